@@ -1,0 +1,145 @@
+"""MNIST and Fashion-MNIST: one DataModule for the family, every split held in memory."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+import torchvision
+from torch.utils.data import DataLoader
+
+from src.data.idx import read_idx
+from src.data.in_memory import EpochShuffleSampler, TensorSplit, keep_batch
+from src.utils.errors import DataError
+
+# name -> (torchvision class, human name). The class fixes the folder
+# (ROOT/<ClassName>/raw), the download mirrors and the class names.
+DATASETS = {
+    "mnist": (torchvision.datasets.MNIST, "MNIST"),
+    "fashion_mnist": (torchvision.datasets.FashionMNIST, "Fashion-MNIST"),
+}
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+class MNISTDataModule(L.LightningDataModule):
+    """28x28 grey images, 10 classes; a seeded validation split carved from train."""
+
+    input_shape = (1, 28, 28)
+    num_classes = 10
+
+    def __init__(
+        self,
+        name: str = "mnist",
+        data_dir: str = "data",
+        val_fraction: float = 0.1,
+        split_seed: int = 42,
+        batch_size: int = 64,
+        eval_batch_size: int = 1000,
+        normalize: bool = True,
+        mean: float = 0.1307,
+        std: float = 0.3081,
+        download: bool = True,
+        seed: int = 0,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ):
+        super().__init__()
+        if name not in DATASETS:
+            raise ValueError(f"data.name={name!r} is unknown; allowed: {sorted(DATASETS)}")
+        # data_dir is machine-specific: keep it out of the checkpoint so that
+        # `src.eval` on another machine uses its own paths.data_dir.
+        self.save_hyperparameters(ignore=["data_dir"], logger=False)
+        self.data_dir = Path(data_dir)
+        self.tv_class, self.title = DATASETS[name]
+        self.classes: list[str] = list(self.tv_class.classes)
+        self.data_train = self.data_val = self.data_test = None
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / self.tv_class.__name__ / "raw"
+
+    def _find(self, filename: str) -> Path | None:
+        for candidate in (self.raw_dir / filename, self.raw_dir / f"{filename}.gz"):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def _missing(self) -> list[str]:
+        return [f for files in SPLIT_FILES.values() for f in files if self._find(f) is None]
+
+    def prepare_data(self) -> None:
+        if not self._missing():
+            return
+        if self.hparams.download:
+            try:
+                for train in (True, False):
+                    self.tv_class(str(self.data_dir), train=train, download=True)
+            except Exception as e:  # torchvision raises RuntimeError/URLError/OSError offline
+                reason = f"downloading it failed ({type(e).__name__}: {e})"
+            else:
+                if not self._missing():
+                    return
+                reason = "the download finished but the files are still missing"
+        else:
+            reason = "download is off (data.download=false)"
+        expected = ", ".join(f for files in SPLIT_FILES.values() for f in files)
+        raise DataError(
+            f"{self.title} not found in {self.raw_dir}: missing {', '.join(self._missing())}. "
+            f"Expected the four files {expected} (plain or .gz), and {reason}. "
+            f"Point the project at a folder holding {self.tv_class.__name__}/raw/, e.g. "
+            f"`DATA_DIR=/path/to/data python -m src.train ...` or `python -m src.train paths.data_dir=/path/to/data ...`."
+        )
+
+    def _load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        image_file, label_file = (self._find(f) for f in SPLIT_FILES[split])
+        if image_file is None or label_file is None:
+            self.prepare_data()  # raises the explanatory error
+            image_file, label_file = (self._find(f) for f in SPLIT_FILES[split])
+        images, labels = read_idx(image_file, ndim=3), read_idx(label_file, ndim=1)
+        if len(images) != len(labels) or images.shape[1:] != self.input_shape[1:]:
+            raise DataError(
+                f"{image_file} holds {tuple(images.shape)} images but {label_file} holds {len(labels)} labels; "
+                f"expected N x {self.input_shape[1]} x {self.input_shape[2]} with N labels"
+            )
+        if len(labels) and int(labels.max()) >= self.num_classes:
+            raise DataError(f"{label_file} has label {int(labels.max())}; labels must be < {self.num_classes}")
+        x = images.unsqueeze(1).float().div_(255)
+        if self.hparams.normalize:
+            x.sub_(self.hparams.mean).div_(self.hparams.std)
+        return x, labels.long()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data_train is not None:
+            return
+        x, y = self._load("train")
+        n_val = round(len(y) * self.hparams.val_fraction)
+        if not 0 < n_val < len(y):
+            raise DataError(f"data.val_fraction={self.hparams.val_fraction} leaves no train or no validation data from {len(y)} images")
+        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.hparams.split_seed))
+        self.data_val = TensorSplit(x[perm[:n_val]], y[perm[:n_val]])
+        self.data_train = TensorSplit(x[perm[n_val:]], y[perm[n_val:]])
+        self.data_test = TensorSplit(*self._load("test"))
+
+    def _loader(self, split: TensorSplit, batch_size: int, sampler=None) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(
+            split,
+            batch_size=batch_size,
+            sampler=sampler,
+            collate_fn=keep_batch,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=self.hparams.pin_memory,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        sampler = EpochShuffleSampler(len(self.data_train), self.hparams.seed)
+        return self._loader(self.data_train, self.hparams.batch_size, sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.data_val, self.hparams.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.data_test, self.hparams.eval_batch_size)

@@ -1,0 +1,88 @@
+"""Train a model, then test its best checkpoint.
+
+    python -m src.train                                    # LeNet on MNIST
+    python -m src.train model=mlp data=fashion_mnist optim=sgd optim.lr=0.1
+    python -m src.train -m optim=adam,nadam,sgdm scheduler=none,step,warmup_cosine
+    python -m src.train experiment=seed000_lenet
+"""
+
+import logging
+import time
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and ${new_dir:})
+from src.utils.task import run_task
+from src.utils.validate import validate
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit `cfg.model` on `cfg.data`, test the best checkpoint; return the final metrics.
+
+    The returned dict holds every logged metric plus `best_score` (the best
+    value of `cfg.monitor.metric`) and `fit_seconds`.
+    """
+    validate(cfg)
+    # Imported here, after the config is known to be good: importing Lightning takes seconds.
+    import lightning as L
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import LearningRateMonitor
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from src.utils.instantiate import build_model, instantiate_each
+    from src.utils.summary import print_summary
+
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    model = build_model(cfg, datamodule)
+    loggers = instantiate_each(cfg.get("logger"))
+    callbacks = instantiate_each(cfg.get("callbacks"))
+    if not loggers:  # it refuses to run without a logger
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+
+    hparams = OmegaConf.to_container(cfg, resolve=True)
+    hparams.pop("paths", None)
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):  # declares the metrics of the HPARAMS tab
+            logger.log_hyperparams(hparams, metrics={"hp/best_score": float("nan"), "hp/test_score": float("nan")})
+        else:
+            logger.log_hyperparams(hparams)
+
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    fit_seconds = time.perf_counter() - start
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+    checkpoint = trainer.checkpoint_callback
+    best_path = checkpoint.best_model_path if checkpoint else ""
+    best_score = float(checkpoint.best_model_score) if checkpoint and checkpoint.best_model_score is not None else None
+    if best_score is None:  # no checkpoint was written (fast_dev_run): use the last value
+        best_score = metrics.get(cfg.monitor.metric, float("nan"))
+    if cfg.test:
+        # With no checkpoint (fast_dev_run) the weights in memory are tested.
+        trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+    metrics.update(best_score=best_score, fit_seconds=fit_seconds)
+
+    test_key = cfg.monitor.metric.replace("val/", "test/")
+    for logger in loggers:
+        logger.log_metrics({"hp/best_score": best_score, "hp/test_score": metrics.get(test_key, float("nan"))},
+                           step=trainer.global_step)
+        logger.save()
+    if trainer.is_global_zero:
+        print_summary(cfg, metrics, trainer, best_path)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    """Returns the best monitored value, for sweepers that optimise it."""
+    return run_task(train, cfg)["best_score"]
+
+
+if __name__ == "__main__":
+    main()

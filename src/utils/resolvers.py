@@ -1,0 +1,30 @@
+"""OmegaConf resolvers used by conf/: registered on import, before Hydra composes."""
+
+import functools
+from datetime import datetime
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@functools.cache  # Hydra resolves hydra.run.dir more than once: same answer every time
+def new_dir(parent: str) -> str:
+    """Create and return parent/<timestamp>, adding _1, _2, ... if that folder exists.
+
+    mkdir is atomic, so two runs started in the same second still get two folders.
+    """
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    n = 0
+    while True:
+        path = Path(parent) / (stamp if n == 0 else f"{stamp}_{n}")
+        try:
+            path.mkdir(parents=True)
+            return str(path)
+        except FileExistsError:
+            n += 1
+
+
+OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
+OmegaConf.register_new_resolver("new_dir", new_dir, replace=True)

@@ -1,0 +1,21 @@
+"""The short table printed at the end of a run."""
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+
+def print_summary(cfg: DictConfig, metrics: dict, trainer, best_path: str) -> None:
+    table = Table(title="Result", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row(f"best {cfg.monitor.metric} ({cfg.monitor.mode})", f"{metrics['best_score']:.4f}")
+    for key in sorted(k for k in metrics if k.startswith("test/")):
+        table.add_row(key, f"{metrics[key]:.4f}")
+    table.add_row("epochs", str(trainer.current_epoch))
+    table.add_row("fit time", f"{metrics['fit_seconds']:.1f} s")
+    table.add_row("run dir", str(Path(cfg.paths.output_dir)))
+    table.add_row("best checkpoint", best_path or "(none written)")
+    Console().print(table)

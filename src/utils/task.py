@@ -1,0 +1,35 @@
+"""What every entry point does around its task: error reporting and sweep behaviour."""
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from src.utils.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def run_task(task, cfg):
+    """Run `task(cfg)`; if it fails, keep the error in the run dir as error.txt.
+
+    In a single run, a user error (bad config value, missing data, bad
+    checkpoint) ends with its message alone. In a multirun the error is
+    re-raised: Hydra's launcher records the job as failed, runs the remaining
+    jobs, and reports the failure when the sweep ends.
+    """
+    try:
+        return task(cfg)
+    except Exception as e:
+        hydra_cfg = HydraConfig.get()
+        Path(hydra_cfg.runtime.output_dir, "error.txt").write_text(traceback.format_exc())
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            log.error(f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}) failed: {e}; the sweep goes on")
+            raise
+        if isinstance(e, UserError):
+            print(f"Error: {e}", file=sys.stderr)
+            sys.exit(1)
+        raise

@@ -19,11 +19,11 @@ from src.utils.validate import validate
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit `cfg.model` on `cfg.data`, test the best checkpoint; return the final metrics.
+def train(cfg: DictConfig):
+    """Fit `cfg.model` on `cfg.data`, test the best checkpoint; return (metrics, trainer).
 
-    The returned dict holds every logged metric plus `best_score` (the best
-    value of `cfg.monitor.metric`) and `fit_seconds`.
+    `metrics` holds every logged metric plus `best_score` (the best value of
+    `cfg.monitor.metric`) and `fit_seconds`.
     """
     validate(cfg)
     # Imported here, after the config is known to be good: importing Lightning takes seconds.
@@ -75,13 +75,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger.save()
     if trainer.is_global_zero:
         print_summary(cfg, metrics, trainer, best_path)
-    return metrics
+    return metrics, trainer
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     """Returns the best monitored value, for sweepers that optimise it."""
-    return run_task(train, cfg)["best_score"]
+    metrics, _ = run_task(train, cfg)
+    return metrics["best_score"]
 
 
 if __name__ == "__main__":

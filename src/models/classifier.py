@@ -4,10 +4,12 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
-from torchmetrics import MaxMetric
+from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from src.nets import scratch
+
+STAGES = ("train", "val", "test")
 
 
 class Classifier(L.LightningModule):
@@ -16,53 +18,69 @@ class Classifier(L.LightningModule):
     `optim` and `scheduler` are the plain-dict configs of those Hydra groups,
     instantiated in `configure_optimizers`; keeping them as dicts keeps the
     checkpoint loadable with `weights_only=True`.
+
+    Metrics are accumulated per step and logged once per epoch: on 2 CPU cores
+    each `self.log` call costs ~0.6 ms, as much as a whole MLP step.
     """
 
     def __init__(self, num_classes: int, optim: dict, scheduler: dict | None, impl: str = "torch"):
         super().__init__()
         # The scratch models use the hand-written cross-entropy too.
         self.loss_fn = scratch.cross_entropy if impl == "scratch" else F.cross_entropy
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        for stage in STAGES:
+            setattr(self, f"{stage}_loss", MeanMetric())
+            setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro", validate_args=False))
         self.val_acc_best = MaxMetric()
-        self.test_confmat = MulticlassConfusionMatrix(num_classes)
+        self.test_confmat = MulticlassConfusionMatrix(num_classes, validate_args=False)
         self.test_confusion: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def _step(self, batch, stage: str, acc: MulticlassAccuracy):
+    def _step(self, batch, stage: str):
         x, y = batch
         logits = self(x)
         loss = self.loss_fn(logits, y)
         preds = logits.argmax(dim=1)
-        acc.update(preds, y)
-        # on_epoch only: values are averaged (weighted by batch size) and reduced across ranks once per epoch.
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
-        self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
+        getattr(self, f"{stage}_loss").update(loss.detach(), weight=len(y))
+        getattr(self, f"{stage}_acc").update(preds, y)
         return loss, preds
 
+    def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
+        # compute() reduces across DDP ranks; reset() readies the next epoch.
+        values = {}
+        for name in ("loss", "acc"):
+            metric = getattr(self, f"{stage}_{name}")
+            values[f"{stage}/{name}"] = metric.compute()
+            metric.reset()
+        self.log_dict(values, prog_bar=True)
+        return values
+
     def training_step(self, batch, batch_idx):
-        loss, _ = self._step(batch, "train", self.train_acc)
+        loss, _ = self._step(batch, "train")
         return loss
 
     def on_train_start(self):
         self.val_acc_best.reset()  # forget the sanity-check validation
 
+    def on_train_epoch_end(self):
+        self._log_epoch("train")
+
     def validation_step(self, batch, batch_idx):
-        self._step(batch, "val", self.val_acc)
+        self._step(batch, "val")
 
     def on_validation_epoch_end(self):
-        self.val_acc_best.update(self.val_acc.compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+        values = self._log_epoch("val")
+        self.val_acc_best.update(values["val/acc"])
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
     def test_step(self, batch, batch_idx):
-        _, preds = self._step(batch, "test", self.test_acc)
+        _, preds = self._step(batch, "test")
         self.test_confmat.update(preds, batch[1])
         return {"preds": preds}
 
     def on_test_epoch_end(self):
+        self._log_epoch("test")
         self.test_confusion = self.test_confmat.compute().cpu()
         self.test_confmat.reset()
 
@@ -78,5 +96,8 @@ class Classifier(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # Lets `src.eval` rebuild the right class from the checkpoint alone.
+        # Lets `src.eval` rebuild the model and its data from the checkpoint alone.
         checkpoint["model_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
+        datamodule = self.trainer.datamodule
+        if datamodule is not None:
+            checkpoint["datamodule_class"] = f"{type(datamodule).__module__}.{type(datamodule).__qualname__}"

@@ -1,0 +1,98 @@
+"""Seconds per epoch and samples/s of the project's training next to a plain-PyTorch loop.
+
+    python scripts/benchmark.py model=mlp data=fashion_mnist        # the seed MLP
+    python scripts/benchmark.py model=cnn --epochs 2                # LeNet on MNIST
+
+Both train the same network with the same optimizer, batch size and data
+(the project's in-memory training split), in this one process. The project
+side is `src.train.train` with the configured logger and callbacks (progress
+bar, checkpoints, metrics, TensorBoard) on; the loop side is the textbook loop
+with no logging at all. The loop runs before and after the project (a second
+pass is faster: warm caches and allocator), and the first epoch of every run
+is dropped as warm-up; figures are medians of the rest. Validation is timed
+apart.
+"""
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+from time import perf_counter
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import open_dict
+
+from src.train import train
+from src.utils.instantiate import build_model
+from src.utils.resolvers import PROJECT_ROOT
+
+
+def tight_loop(cfg, datamodule, epochs: int) -> list[dict[str, float]]:
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, datamodule)
+    net, loss_fn = model.net, model.loss_fn
+    optimizer = instantiate(cfg.optim, params=net.parameters())
+    x, y = datamodule.data_train.x, datamodule.data_train.y
+    xv, yv = datamodule.data_val.x, datamodule.data_val.y
+    bs, ebs = cfg.data.batch_size, cfg.data.eval_batch_size
+    history = []
+    for _ in range(epochs):
+        start = perf_counter()
+        net.train()
+        perm = torch.randperm(len(y))
+        for i in range(0, len(y), bs):
+            idx = perm[i : i + bs]
+            loss = loss_fn(net(x[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        train_s = perf_counter() - start
+        start = perf_counter()
+        net.eval()
+        with torch.no_grad():
+            correct = sum(int((net(xv[i : i + ebs]).argmax(1) == yv[i : i + ebs]).sum()) for i in range(0, len(yv), ebs))
+        history.append({"train_s": train_s, "val_s": perf_counter() - start, "samples": len(y), "val_acc": correct / len(yv)})
+    return history
+
+
+def median(histories, key):
+    return statistics.median(h[key] for history in histories for h in (history[1:] or history))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for python -m src.train")
+    args = parser.parse_args()
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
+        cfg = compose("train", overrides=[f"trainer.max_epochs={args.epochs}", "test=false", *args.overrides])
+    out = Path(tempfile.mkdtemp(prefix="benchmark_"))
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(out)
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; output in {out}")
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    loop_before = tight_loop(cfg, datamodule, args.epochs)
+    _, trainer = train(cfg)
+    timer = next(c for c in trainer.callbacks if type(c).__name__ == "EpochTimer")
+    project, loop = [timer.history], [loop_before, tight_loop(cfg, datamodule, args.epochs)]
+
+    samples = project[0][-1]["samples"]
+    print(f"\n{cfg.model._target_.rsplit('.', 1)[-1]} on {cfg.data.name}: {samples} training samples, "
+          f"batch {cfg.data.batch_size}, {args.epochs} epochs (medians of epochs 2..{args.epochs}; loop run twice)")
+    print(f"{'':22}{'train s/epoch':>14}{'samples/s':>12}{'val s':>8}")
+    for name, h in (("project (src.train)", project), ("plain PyTorch loop", loop)):
+        t = median(h, "train_s")
+        print(f"{name:22}{t:14.3f}{samples / t:12.0f}{median(h, 'val_s'):8.3f}")
+    ratio = median(project, "train_s") / median(loop, "train_s")
+    full = (median(project, "train_s") + median(project, "val_s")) / (median(loop, "train_s") + median(loop, "val_s"))
+    print(f"ratio project/loop: {ratio:.3f} (training), {full:.3f} (training + validation)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Wall time and throughput of each training epoch, validation excluded, logged as time/*."""
+
+from time import perf_counter
+
+from lightning.pytorch import Callback
+
+
+class EpochTimer(Callback):
+    def __init__(self):
+        self.history: list[dict[str, float]] = []  # one entry per epoch, read by scripts/benchmark.py
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._start, self._val_seconds, self._samples = perf_counter(), 0.0, 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._samples += len(batch[0])
+
+    def on_validation_epoch_start(self, trainer, pl_module):
+        self._val_start = perf_counter()
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if not trainer.sanity_checking:
+            self._val_seconds += perf_counter() - self._val_start
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        # Lightning runs the epoch-end validation before this hook: subtract it.
+        seconds = perf_counter() - self._start - self._val_seconds
+        self.history.append({"train_s": seconds, "val_s": self._val_seconds, "samples": self._samples})
+        pl_module.log_dict({"time/train_epoch_s": seconds, "time/train_samples_per_s": self._samples / seconds})

@@ -1,0 +1,48 @@
+"""Test a trained checkpoint: metrics, confusion matrix and a grid of predictions.
+
+    python -m src.eval ckpt_path=logs/train/runs/<time>/checkpoints/last.ckpt
+
+The model and data settings come from the checkpoint; the figures and
+TensorBoard logs go to logs/eval/runs/<time>/.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and ${new_dir:})
+from src.utils.task import run_task
+from src.utils.validate import validate
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    validate(cfg)
+    from src.utils.checkpoint import load_datamodule, load_model, read_checkpoint
+
+    ckpt = read_checkpoint(cfg.ckpt_path)  # before importing Lightning: a bad path fails fast
+
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import RichProgressBar
+
+    from src.callbacks.test_figures import TestFigures
+    from src.models.classifier import Classifier
+    from src.utils.instantiate import instantiate_each
+
+    model = load_model(ckpt, expected_base=Classifier)
+    datamodule = load_datamodule(ckpt, cfg.paths.data_dir)
+    loggers = instantiate_each(cfg.get("logger"))
+    callbacks = [TestFigures(cfg.paths.output_dir, cfg.n_images), RichProgressBar()]
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    for logger in loggers:
+        logger.log_hyperparams({"ckpt_path": str(cfg.ckpt_path), **ckpt["hyper_parameters"]})
+    metrics = trainer.test(model, datamodule=datamodule)[0]
+    print(f"figures and logs: {cfg.paths.output_dir}")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    run_task(evaluate, cfg)
+
+
+if __name__ == "__main__":
+    main()

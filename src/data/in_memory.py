@@ -33,11 +33,11 @@ def keep_batch(batch):
 
 
 class EpochShuffleSampler(Sampler[int]):
-    """A random order that depends only on (seed, epoch).
+    """A random order that depends only on (seed, epoch), not on the global RNG.
 
-    `RandomSampler` draws from the global RNG, so a run resumed from a
-    checkpoint would see different batches than an uninterrupted one.
-    Lightning calls `set_epoch` at the start of every epoch.
+    So the batches of a run do not change when other code draws random
+    numbers (e.g. dropout, or evaluation added between epochs). Lightning calls
+    `set_epoch` at the start of every epoch.
     """
 
     def __init__(self, n: int, seed: int):

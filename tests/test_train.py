@@ -1,0 +1,129 @@
+"""Short real training runs on tiny data."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import ConfigCompositionException
+
+from src.train import train
+from src.utils.errors import ConfigError
+
+MODELS = [
+    ("model=softmax", "model.impl=scratch", "optim=sgd_scratch"),
+    ("model=softmax", "model.impl=torch"),
+    ("model=mlp", "model.impl=scratch"),
+    ("model=mlp", "model.impl=torch", "model.dropout=0.2", "model.hidden=[32,16]"),
+    ("model=cnn", "model.arch=lenet"),
+    ("model=cnn", "model.arch=convbn", "data=fashion_mnist"),
+]
+
+
+@pytest.mark.parametrize("overrides", MODELS, ids=[" ".join(m) for m in MODELS])
+def test_each_model_trains_tests_and_writes_its_outputs(cfg_factory, overrides):
+    cfg = cfg_factory(*overrides, "trainer.limit_train_batches=3")
+    metrics, trainer = train(cfg)
+    out = Path(cfg.paths.output_dir)
+    assert 0 <= metrics["test/acc"] <= 1 and metrics["test/loss"] > 0
+    assert metrics["best_score"] == pytest.approx(metrics["val/acc_best"])
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    assert Path(trainer.checkpoint_callback.best_model_path).is_file()
+    assert (out / "confusion_matrix.png").stat().st_size > 0
+    assert (out / "test_predictions.png").stat().st_size > 0
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_training_learns_the_toy_task(cfg_factory):
+    cfg = cfg_factory("model=mlp", "optim=adam", "optim.lr=0.01", "trainer.max_epochs=8", "logger=none")
+    metrics, _ = train(cfg)
+    assert metrics["test/acc"] > 0.9
+    assert metrics["train/loss"] < 0.5
+
+
+def _weights(ckpt_path: Path) -> dict:
+    return torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def test_resume_from_last_ckpt_continues_where_the_run_stopped(cfg_factory):
+    common = ("model=mlp", "optim=adam", "logger=csv", "test=false")
+    first = cfg_factory(*common, "trainer.max_epochs=1", name="first")
+    _, first_trainer = train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    steps = first_trainer.global_step
+    assert steps > 0
+
+    # Nothing left to do: the weights come back exactly as saved.
+    same = cfg_factory(*common, "trainer.max_epochs=1", f"ckpt_path={last}", name="same")
+    _, trainer = train(same)
+    assert trainer.global_step == steps
+    saved = _weights(last)
+    for key, value in trainer.lightning_module.state_dict().items():
+        assert torch.equal(value, saved[key]), key
+
+    # One more epoch: the epoch and step counters and the optimizer state carry on.
+    more = cfg_factory(*common, "trainer.max_epochs=2", f"ckpt_path={last}", name="more")
+    _, trainer = train(more)
+    assert trainer.current_epoch == 2 and trainer.global_step == 2 * steps
+    adam_steps = trainer.optimizers[0].state[trainer.optimizers[0].param_groups[0]["params"][0]]["step"]
+    assert int(adam_steps) == 2 * steps
+    assert not torch.equal(trainer.lightning_module.state_dict()["net.1.weight"], saved["net.1.weight"])
+
+
+@pytest.mark.parametrize(
+    "scheduler,expected_final_lr",
+    [
+        (("scheduler=none",), 0.01),
+        (("scheduler=step", "scheduler.step_size=1", "scheduler.gamma=0.5"), 0.01 * 0.5**2),
+        (("scheduler=exponential", "scheduler.gamma=0.5"), 0.01 * 0.5**2),
+        (("scheduler=warmup_cosine", "scheduler.warmup_fraction=0.25"), 0.0),
+    ],
+)
+def test_schedulers_set_the_learning_rate(cfg_factory, scheduler, expected_final_lr):
+    cfg = cfg_factory("model=softmax", "optim=sgd", "optim.lr=0.01", "trainer.max_epochs=2", *scheduler, "logger=none")
+    _, trainer = train(cfg)
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(expected_final_lr, abs=1e-9)
+
+
+def test_warmup_cosine_warms_up_then_decays():
+    from src.optim.schedulers import warmup_cosine
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = warmup_cosine(opt, total_steps=100, warmup_fraction=0.1)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.1) and max(lrs) == pytest.approx(1.0) and lrs.index(max(lrs)) == 10
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] < 0.001
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("optim.lr=-0.1", "optim.lr=-0.1 is not allowed: must be a number > 0"),
+        ("optim.lr=abc", "optim.lr='abc' is not allowed: must be a number > 0"),
+        ("data.val_fraction=0", "data.val_fraction=0 is not allowed: must be a number in (0, 1)"),
+        ("data.val_fraction=1.5", "data.val_fraction=1.5 is not allowed: must be a number in (0, 1)"),
+        ("data.batch_size=0", "data.batch_size=0 is not allowed: must be an integer >= 1"),
+        ("optim=sgdm optim.momentum=1.0", "optim.momentum=1.0 is not allowed: must be a number in [0, 1)"),
+        ("model.arch=resnet", "model.arch='resnet' is not allowed: must be one of: lenet, convbn"),
+        ("model=mlp model.impl=numpy", "model.impl='numpy' is not allowed: must be one of: scratch, torch"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0 is not allowed: must be an integer >= 1"),
+    ],
+)
+def test_bad_values_give_clear_errors(cfg_factory, override, message):
+    cfg = cfg_factory(*override.split())
+    with pytest.raises(ConfigError) as err:
+        train(cfg)
+    assert message in str(err.value)
+
+
+def test_unknown_option_lists_the_allowed_ones(cfg_factory):
+    with pytest.raises(ConfigCompositionException, match=r"(?s)Could not find 'optim/adamax'.*adamw.*sgd_scratch"):
+        cfg_factory("optim=adamax")
+
+
+def test_unknown_key_is_rejected(cfg_factory):
+    with pytest.raises(ConfigCompositionException, match="optim.lrr"):
+        cfg_factory("optim.lrr=0.1")

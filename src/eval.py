@@ -30,7 +30,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     model = load_model(ckpt, expected_base=Classifier)
     datamodule = load_datamodule(ckpt, cfg.paths.data_dir)
     loggers = instantiate_each(cfg.get("logger"))
-    callbacks = [TestFigures(cfg.paths.output_dir, cfg.n_images), RichProgressBar()]
+    callbacks = [TestFigures(cfg.paths.output_dir, cfg.n_images)]
+    if cfg.trainer.enable_progress_bar:
+        callbacks.append(RichProgressBar())
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     for logger in loggers:
         logger.log_hyperparams({"ckpt_path": str(cfg.ckpt_path), **ckpt["hyper_parameters"]})

@@ -1,0 +1,63 @@
+"""The command line as a user runs it: real subprocesses."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from src.utils.resolvers import PROJECT_ROOT
+
+QUIET = ["accelerator=cpu", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
+         "trainer.enable_model_summary=false", "data.batch_size=16", "data.eval_batch_size=20", "data.download=false"]
+
+
+def run(args, env, timeout=240):
+    return subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_help_and_cfg_do_not_import_lightning():
+    code = "import sys, src.train, src.eval; assert 'lightning' not in sys.modules and 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True)
+
+
+def test_bad_value_exits_with_one_clear_line(subprocess_env, tmp_path):
+    proc = run(["src.train", "optim.lr=-0.1", f"paths.log_dir={tmp_path}"], subprocess_env)
+    assert proc.returncode == 1
+    assert "Error: invalid configuration:\n  optim.lr=-0.1 is not allowed: must be a number > 0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_dataset_exits_with_instructions(subprocess_env, tmp_path):
+    env = {**subprocess_env, "DATA_DIR": str(tmp_path / "empty")}
+    proc = run(["src.train", "data=fashion_mnist", "data.download=false", f"paths.log_dir={tmp_path}"], env)
+    assert proc.returncode == 1
+    assert "Fashion-MNIST not found in" in proc.stderr and "DATA_DIR=" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_multirun_gives_one_dir_per_job_and_survives_a_crashed_job(subprocess_env, tmp_path):
+    # Job 0 holds out (nearly) everything for validation and fails in setup; job 1 must still run.
+    proc = run(["src.train", "-m", "model=softmax", "trainer.max_epochs=1", "logger=csv", *QUIET,
+                "data.val_fraction=0.999,0.2", f"paths.log_dir={tmp_path}"], subprocess_env)
+    sweeps = list((tmp_path / "train" / "multiruns").iterdir())
+    assert len(sweeps) == 1
+    jobs = sorted(p.name for p in sweeps[0].iterdir() if p.is_dir())
+    assert jobs == ["0", "1"]
+    assert proc.returncode != 0  # the sweep reports the failure at the end
+    assert "leaves no train or no validation data" in (sweeps[0] / "0" / "error.txt").read_text()
+    assert (sweeps[0] / "1" / "checkpoints" / "last.ckpt").is_file()
+    assert (sweeps[0] / "1" / "csv" / "metrics.csv").is_file()
+    assert not (sweeps[0] / "1" / "error.txt").exists()
+
+
+@pytest.mark.slow
+def test_two_runs_never_share_a_directory(subprocess_env, tmp_path):
+    for _ in range(2):
+        proc = run(["src.train", "model=softmax", "trainer.fast_dev_run=true", "logger=none", *QUIET,
+                    f"paths.log_dir={tmp_path}"], subprocess_env)
+        assert proc.returncode == 0, proc.stderr
+    runs = list((tmp_path / "train" / "runs").iterdir())
+    assert len(runs) == 2

@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and ${new_dir:})
-from src.utils.task import run_task
+from src.utils.task import import_lightning, run_task
 from src.utils.validate import validate
 
 
@@ -20,6 +20,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
     ckpt = read_checkpoint(cfg.ckpt_path)  # before importing Lightning: a bad path fails fast
 
+    import_lightning()
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import RichProgressBar
 

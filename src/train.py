@@ -13,7 +13,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and ${new_dir:})
-from src.utils.task import run_task
+from src.utils.task import import_lightning, run_task
 from src.utils.validate import validate
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,7 @@ def train(cfg: DictConfig):
     `cfg.monitor.metric`) and `fit_seconds`.
     """
     validate(cfg)
-    # Imported here, after the config is known to be good: importing Lightning takes seconds.
-    import lightning as L
+    L = import_lightning()
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import LearningRateMonitor
     from lightning.pytorch.loggers import TensorBoardLogger

@@ -43,7 +43,7 @@ class TestFigures(Callback):
     def confusion_figure(pl_module, classes):
         fig, ax = plt.subplots(figsize=(8, 7))
         short = [c.split(" - ")[0] for c in classes]  # MNIST names read "0 - zero"
-        pl_module.test_confmat.plot(val=pl_module.test_confusion, ax=ax, labels=short)
+        pl_module.metrics["test_confmat"].plot(val=pl_module.test_confusion, ax=ax, labels=short)
         ax.set_title("Test confusion matrix (rows: true, columns: predicted)")
         return fig
 

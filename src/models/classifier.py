@@ -3,6 +3,7 @@
 import lightning as L
 import torch
 import torch.nn.functional as F
+from torch import nn
 from hydra.utils import instantiate
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
@@ -27,11 +28,12 @@ class Classifier(L.LightningModule):
         super().__init__()
         # The scratch models use the hand-written cross-entropy too.
         self.loss_fn = scratch.cross_entropy if impl == "scratch" else F.cross_entropy
+        self.metrics = nn.ModuleDict()
         for stage in STAGES:
-            setattr(self, f"{stage}_loss", MeanMetric())
-            setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro", validate_args=False))
-        self.val_acc_best = MaxMetric()
-        self.test_confmat = MulticlassConfusionMatrix(num_classes, validate_args=False)
+            self.metrics[f"{stage}_loss"] = MeanMetric()
+            self.metrics[f"{stage}_acc"] = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        self.metrics["val_acc_best"] = MaxMetric()
+        self.metrics["test_confmat"] = MulticlassConfusionMatrix(num_classes, validate_args=False)
         self.test_confusion: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,15 +44,15 @@ class Classifier(L.LightningModule):
         logits = self(x)
         loss = self.loss_fn(logits, y)
         preds = logits.argmax(dim=1)
-        getattr(self, f"{stage}_loss").update(loss.detach(), weight=len(y))
-        getattr(self, f"{stage}_acc").update(preds, y)
+        self.metrics[f"{stage}_loss"].update(loss.detach(), weight=len(y))
+        self.metrics[f"{stage}_acc"].update(preds, y)
         return loss, preds
 
     def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         # compute() reduces across DDP ranks; reset() readies the next epoch.
         values = {}
         for name in ("loss", "acc"):
-            metric = getattr(self, f"{stage}_{name}")
+            metric = self.metrics[f"{stage}_{name}"]
             values[f"{stage}/{name}"] = metric.compute()
             metric.reset()
         self.log_dict(values, prog_bar=True)
@@ -61,7 +63,7 @@ class Classifier(L.LightningModule):
         return loss
 
     def on_train_start(self):
-        self.val_acc_best.reset()  # forget the sanity-check validation
+        self.metrics["val_acc_best"].reset()  # forget the sanity-check validation
 
     def on_train_epoch_end(self):
         self._log_epoch("train")
@@ -71,18 +73,19 @@ class Classifier(L.LightningModule):
 
     def on_validation_epoch_end(self):
         values = self._log_epoch("val")
-        self.val_acc_best.update(values["val/acc"])
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+        best = self.metrics["val_acc_best"]
+        best.update(values["val/acc"])
+        self.log("val/acc_best", best.compute(), prog_bar=True)
 
     def test_step(self, batch, batch_idx):
         _, preds = self._step(batch, "test")
-        self.test_confmat.update(preds, batch[1])
+        self.metrics["test_confmat"].update(preds, batch[1])
         return {"preds": preds}
 
     def on_test_epoch_end(self):
         self._log_epoch("test")
-        self.test_confusion = self.test_confmat.compute().cpu()
-        self.test_confmat.reset()
+        self.test_confusion = self.metrics["test_confmat"].compute().cpu()
+        self.metrics["test_confmat"].reset()
 
     def configure_optimizers(self):
         optimizer = instantiate(self.hparams.optim, params=self.parameters())

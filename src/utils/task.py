@@ -13,6 +13,29 @@ from src.utils.errors import UserError
 log = logging.getLogger(__name__)
 
 
+def import_lightning():
+    """Import Lightning (seconds: so entry points do it only once the config is valid) and quiet it.
+
+    Under Hydra, Lightning's loggers print each message twice (their own
+    handler and Hydra's); route them through Hydra's alone, which also writes
+    <run dir>/<task>.log. Drop its advertisement and a deprecation notice
+    that Lightning 2.6 raises against its own code.
+    """
+    import warnings
+
+    import lightning
+
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "torchmetrics"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+        lambda record: not str(record.msg).startswith("💡 Tip")
+    )
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    return lightning
+
+
 def run_task(task, cfg):
     """Run `task(cfg)`; if it fails, keep the error in the run dir as error.txt.
 

@@ -69,6 +69,24 @@ def test_resume_from_last_ckpt_continues_where_the_run_stopped(cfg_factory):
     assert not torch.equal(trainer.lightning_module.state_dict()["net.1.weight"], saved["net.1.weight"])
 
 
+@pytest.mark.parametrize("stop_after", [1, 2])
+def test_resumed_run_ends_exactly_where_an_uninterrupted_run_ends(cfg_factory, stop_after):
+    common = ("model=mlp", "model.dropout=0.3", "optim=adam", "scheduler=step", "scheduler.step_size=1",
+              "trainer.deterministic=true", "logger=csv", "test=false")
+    full = cfg_factory(*common, "trainer.max_epochs=3", name="full")
+    train(full)
+    first = cfg_factory(*common, f"trainer.max_epochs={stop_after}", name="first")
+    train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["epoch"] == stop_after - 1  # last.ckpt is the latest epoch
+    resumed = cfg_factory(*common, "trainer.max_epochs=3", f"ckpt_path={last}", name="resumed")
+    train(resumed)
+    a = _weights(Path(full.paths.output_dir) / "checkpoints" / "last.ckpt")
+    b = _weights(Path(resumed.paths.output_dir) / "checkpoints" / "last.ckpt")
+    for key in a:
+        assert torch.allclose(a[key], b[key]), key
+
+
 @pytest.mark.parametrize(
     "scheduler,expected_final_lr",
     [

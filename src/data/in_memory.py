@@ -40,8 +40,8 @@ class EpochShuffleSampler(Sampler[int]):
     `set_epoch` at the start of every epoch.
     """
 
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed, self.epoch = n, seed, 0
+    def __init__(self, n: int, seed: int, epoch: int = 0):
+        self.n, self.seed, self.epoch = n, seed, epoch
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

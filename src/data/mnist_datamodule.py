@@ -135,7 +135,10 @@ class MNISTDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        sampler = EpochShuffleSampler(len(self.data_train), self.hparams.seed)
+        # After a resume Lightning draws the first batch before it calls set_epoch, so start the
+        # sampler at the epoch about to run: a resumed run then sees the batches of an uninterrupted one.
+        epoch = self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else 0
+        sampler = EpochShuffleSampler(len(self.data_train), self.hparams.seed, epoch)
         return self._loader(self.data_train, self.hparams.batch_size, sampler)
 
     def val_dataloader(self) -> DataLoader:

@@ -44,7 +44,7 @@ def train(cfg: DictConfig):
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
 
     hparams = OmegaConf.to_container(cfg, resolve=True)
-    hparams.pop("paths", None)
+    hparams.pop("paths", None)  # machine-specific, not hyper-parameters
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):  # declares the metrics of the HPARAMS tab
             logger.log_hyperparams(hparams, metrics={"hp/best_score": float("nan"), "hp/test_score": float("nan")})

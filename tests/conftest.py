@@ -55,12 +55,11 @@ def make_cfg(output_dir: Path, data_dir: Path, overrides=(), config_name: str = 
     GlobalHydra.instance().clear()
     fast = FAST if config_name == "train" else ["accelerator=cpu", "trainer.enable_progress_bar=false"]
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        cfg = compose(config_name, overrides=[*fast, *overrides], return_hydra_config=True)
+        cfg = compose(config_name, overrides=[*fast, *overrides])
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
         cfg.paths.data_dir = str(data_dir)
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
+        cfg.paths.log_dir = str(output_dir.parent / "logs")
     return cfg
 
 

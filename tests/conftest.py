@@ -53,7 +53,7 @@ FAST = [
 
 def make_cfg(output_dir: Path, data_dir: Path, overrides=(), config_name: str = "train") -> DictConfig:
     GlobalHydra.instance().clear()
-    fast = FAST if config_name == "train" else ["accelerator=cpu", "trainer.enable_progress_bar=false"]
+    fast = {"train": FAST, "eval": ["accelerator=cpu", "trainer.enable_progress_bar=false"]}.get(config_name, [])
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
         cfg = compose(config_name, overrides=[*fast, *overrides])
     with open_dict(cfg):

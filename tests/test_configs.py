@@ -13,7 +13,7 @@ OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((PROJECT_ROOT / "conf" / 
 
 def test_the_groups_hold_what_the_readme_promises():
     have = {g: {o for gg, o in OPTIONS if gg == g} for g in GROUPS}
-    assert have["model"] == {"softmax", "mlp", "cnn"}
+    assert have["model"] == {"softmax", "mlp", "cnn", "vae"}
     assert have["data"] == {"mnist", "fashion_mnist"}
     assert have["optim"] == {"sgd", "sgdm", "adam", "nadam", "adamw", "sgd_scratch"}
     assert have["scheduler"] == {"none", "step", "exponential", "warmup_cosine"}

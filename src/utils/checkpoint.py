@@ -28,7 +28,10 @@ def load_model(ckpt: dict, expected_base: type | None = None):
     """Rebuild the LightningModule stored in `ckpt`; optionally require it to subclass `expected_base`."""
     model_class = get_class(ckpt["model_class"])
     if expected_base is not None and not issubclass(model_class, expected_base):
-        raise CheckpointError(f"the checkpoint holds a {model_class.__name__}; this needs a {expected_base.__name__}")
+        raise CheckpointError(
+            f"the checkpoint holds a {model_class.__name__} model; this command needs a {expected_base.__name__} "
+            f"(e.g. src.sample needs one trained with model=vae, src.eval a classifier)"
+        )
     model = model_class(**ckpt["hyper_parameters"])
     model.load_state_dict(ckpt["state_dict"])
     return model

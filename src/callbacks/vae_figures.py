@@ -1,0 +1,112 @@
+"""The seed's VAE pictures, as PNG files in the run dir and images in TensorBoard:
+
+- reconstructions of the same test digits after the configured epochs and at the end,
+- at the end: the latent means of the test set coloured by label, 64 samples
+  from the prior, and (z_dim = 2) the decoded latent manifold.
+"""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from lightning.pytorch import Callback  # noqa: E402
+from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
+from torchvision.utils import make_grid, save_image  # noqa: E402
+
+
+def as_images(flat: torch.Tensor) -> torch.Tensor:
+    return flat.reshape(-1, 1, 28, 28).clamp(0, 1).cpu()
+
+
+def prior_samples(net, n: int, seed: int) -> torch.Tensor:
+    """n images decoded from z ~ N(0, I), drawn from their own seeded generator."""
+    z = torch.randn(n, net.z_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return as_images(net.decode(z.to(next(net.parameters()).device)))
+
+
+class VAEFigures(Callback):
+    def __init__(
+        self,
+        output_dir: str,
+        reconstruction_epochs: list[int] = (5, 10, 20),
+        n_reconstructions: int = 20,
+        n_samples: int = 64,
+        manifold_size: int = 20,
+        seed: int = 0,
+    ):
+        self.output_dir = Path(output_dir)
+        self.reconstruction_epochs = set(reconstruction_epochs)
+        self.n_reconstructions, self.n_samples, self.manifold_size, self.seed = (
+            n_reconstructions, n_samples, manifold_size, seed)
+
+    def _emit(self, trainer, name: str, grid: torch.Tensor | None = None, figure=None) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                if grid is not None:
+                    logger.experiment.add_image(f"vae/{name}", grid, global_step=trainer.global_step)
+                else:
+                    logger.experiment.add_figure(f"vae/{name}", figure, global_step=trainer.global_step)
+        if grid is not None:
+            save_image(grid, self.output_dir / f"{name}.png")
+        else:
+            figure.savefig(self.output_dir / f"{name}.png", dpi=100, bbox_inches="tight")
+            plt.close(figure)
+
+    def _reconstructions(self, trainer, pl_module, tag: str) -> None:
+        test = trainer.datamodule.data_test
+        g = torch.Generator().manual_seed(self.seed)  # the same digits every time
+        idx = torch.randperm(len(test), generator=g)[: self.n_reconstructions]
+        x = test.x[idx].to(pl_module.device)
+        with torch.no_grad():
+            mu, _ = pl_module.net.encode(x)
+            recon = pl_module.net.decode(mu)  # the mean of q(z|x): no sampling noise in the picture
+        grid = make_grid(torch.cat([as_images(x.flatten(1)), as_images(recon)]), nrow=self.n_reconstructions, pad_value=1)
+        self._emit(trainer, f"reconstructions_{tag}", grid)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        epoch = trainer.current_epoch + 1  # 1-based, as in "after epoch 5"
+        if trainer.is_global_zero and epoch in self.reconstruction_epochs:
+            self._reconstructions(trainer, pl_module, f"epoch_{epoch:03d}")
+
+    def on_train_end(self, trainer, pl_module):
+        if not trainer.is_global_zero:
+            return
+        self._reconstructions(trainer, pl_module, "final")
+        self._emit(trainer, "latent_space", figure=self.latent_figure(trainer, pl_module))
+        grid = make_grid(prior_samples(pl_module.net, self.n_samples, self.seed), nrow=8, pad_value=1)
+        self._emit(trainer, "prior_samples", grid)
+        if pl_module.net.z_dim == 2:
+            self._emit(trainer, "manifold", self.manifold_grid(pl_module))
+
+    def latent_figure(self, trainer, pl_module):
+        test = trainer.datamodule.data_test
+        with torch.no_grad():
+            mu = torch.cat([pl_module.net.encode(test.x[i : i + 1000].to(pl_module.device))[0].cpu()
+                            for i in range(0, len(test), 1000)])
+        if mu.shape[1] > 2:
+            mu = mu - mu.mean(dim=0)
+            _, _, v = torch.pca_lowrank(mu, q=2, center=False)
+            points, labels = mu @ v, ("principal component 1", "principal component 2")
+        else:
+            points, labels = mu, ("z[0]", "z[1]")
+        fig, ax = plt.subplots(figsize=(7, 6))
+        sc = ax.scatter(points[:, 0], points[:, 1], c=test.y, cmap="tab10", s=2, alpha=0.7)
+        fig.colorbar(sc, ax=ax, ticks=range(10), label="true label")
+        ax.set_xlabel(labels[0])
+        ax.set_ylabel(labels[1])
+        ax.set_title(f"Latent means of the {len(test)} test images")
+        return fig
+
+    def manifold_grid(self, pl_module) -> torch.Tensor:
+        # Evenly spaced quantiles of N(0, 1) so the grid covers the prior's mass evenly.
+        n = self.manifold_size
+        q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, n))
+        zy, zx = torch.meshgrid(q.flip(0), q, indexing="ij")  # z[1] grows upwards
+        z = torch.stack([zx.flatten(), zy.flatten()], dim=1).to(pl_module.device)
+        with torch.no_grad():
+            return make_grid(as_images(pl_module.net.decode(z)), nrow=n, padding=0)

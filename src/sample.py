@@ -1,0 +1,44 @@
+"""Draw images from a trained VAE.
+
+    python -m src.sample ckpt_path=logs/train/runs/<time>/checkpoints/last.ckpt n=64 seed=0
+
+Writes samples.png (a grid) to logs/sample/runs/<time>/; the same seed gives the same images.
+"""
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and ${new_dir:})
+from src.utils.task import import_lightning, run_task
+from src.utils.validate import validate
+
+
+def sample(cfg: DictConfig) -> Path:
+    validate(cfg)
+    from src.utils.checkpoint import load_model, read_checkpoint
+
+    ckpt = read_checkpoint(cfg.ckpt_path)
+    import_lightning()
+    from torchvision.utils import save_image
+
+    from src.callbacks.vae_figures import prior_samples
+    from src.models.vae import VAE
+
+    model = load_model(ckpt, expected_base=VAE).eval()
+    images = prior_samples(model.net, cfg.n, cfg.seed)
+    path = Path(cfg.paths.output_dir) / "samples.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images, path, nrow=cfg.nrow, pad_value=1)
+    print(f"{cfg.n} samples (seed {cfg.seed}) from {cfg.ckpt_path} written to {path}")
+    return path
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
+def main(cfg: DictConfig) -> None:
+    run_task(sample, cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,9 @@
 """
 
 import logging
+import os
 import time
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -26,9 +28,13 @@ def train(cfg: DictConfig):
     `cfg.monitor.metric`) and `fit_seconds`.
     """
     validate(cfg)
+    if cfg.ckpt_path:  # a bad checkpoint fails before any data is loaded
+        from src.utils.checkpoint import check_resumable, read_checkpoint
+
+        check_resumable(read_checkpoint(cfg.ckpt_path), OmegaConf.to_container(cfg.model, resolve=True), cfg.ckpt_path)
     L = import_lightning()
     from hydra.utils import instantiate
-    from lightning.pytorch.callbacks import LearningRateMonitor
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from src.utils.instantiate import build_model, instantiate_each
@@ -41,6 +47,12 @@ def train(cfg: DictConfig):
     callbacks = instantiate_each(cfg.get("callbacks"))
     if not loggers:  # it refuses to run without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if cfg.ckpt_path and Path(cfg.ckpt_path).parent.name == "checkpoints":
+        # Continue the checkpoints of the run being resumed: Lightning restores the best-so-far
+        # only when the checkpoint folder is the same. Logs and config go to this new run dir.
+        for callback in callbacks:
+            if isinstance(callback, ModelCheckpoint):
+                callback.dirpath = os.path.realpath(Path(cfg.ckpt_path).parent)
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
 
     hparams = OmegaConf.to_container(cfg, resolve=True)
@@ -56,7 +68,7 @@ def train(cfg: DictConfig):
     fit_seconds = time.perf_counter() - start
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
-    checkpoint = trainer.checkpoint_callback
+    checkpoint = next((c for c in trainer.checkpoint_callbacks if c.monitor == cfg.monitor.metric), None)
     best_path = checkpoint.best_model_path if checkpoint else ""
     best_score = float(checkpoint.best_model_score) if checkpoint and checkpoint.best_model_score is not None else None
     if best_score is None:  # no checkpoint was written (fast_dev_run): use the last value

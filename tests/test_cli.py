@@ -17,9 +17,14 @@ def run(args, env, timeout=240):
                           text=True, timeout=timeout)
 
 
-def test_help_and_cfg_do_not_import_lightning():
-    code = "import sys, src.train, src.eval; assert 'lightning' not in sys.modules and 'torch' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True)
+@pytest.mark.parametrize("args", [["--help"], ["--cfg", "job", "model=mlp"]])
+def test_help_and_cfg_do_not_import_lightning_or_torch(args):
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "src.train", *args], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "model" in proc.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert "hydra" in imported and not {"torch", "lightning"} & imported
 
 
 def test_bad_value_exits_with_one_clear_line(subprocess_env, tmp_path):

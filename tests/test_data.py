@@ -82,6 +82,11 @@ def test_train_loader_yields_whole_batches_in_a_seeded_order(data_dir):
     assert x.shape == (16, 1, 28, 28) and y.dtype == torch.long
     again = [y for _, y in dm.train_dataloader()]
     assert all(torch.equal(a, b) for a, b in zip(first, again))
+    in_file_order = dm.data_train.y[: len(first[0])]
+    assert not torch.equal(first[0], in_file_order)  # shuffled
+    other_seed = MNISTDataModule(data_dir=str(data_dir), batch_size=16, download=False, seed=4)
+    other_seed.setup()
+    assert not torch.equal(next(iter(other_seed.train_dataloader()))[1], first[0])
 
 
 def test_epoch_shuffle_depends_only_on_seed_and_epoch():
@@ -94,6 +99,10 @@ def test_epoch_shuffle_depends_only_on_seed_and_epoch():
     assert list(t) == order
     t.set_epoch(3)
     assert list(t) != order
+    u = EpochShuffleSampler(50, seed=2)  # not the order of seed 1 one epoch later
+    u.set_epoch(1)
+    t.set_epoch(2)
+    assert list(u) != list(t)
 
 
 def test_distributed_sampling_gives_each_rank_its_own_shard():

@@ -42,7 +42,7 @@ def test_cross_entropy_value_and_gradient_match_torch(logits):
 
 
 def test_relu_value_and_gradient_match_torch():
-    x = torch.tensor([-2.0, -0.5, 0.5, 3.0], requires_grad=True)
+    x = torch.tensor([-2.0, -0.5, 0.0, 0.5, 3.0], requires_grad=True)
     x2 = x.detach().clone().requires_grad_()
     scratch.relu(x).sum().backward()
     F.relu(x2).sum().backward()

@@ -1,13 +1,15 @@
 """Short real training runs on tiny data."""
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 from hydra.errors import ConfigCompositionException
+from lightning.pytorch import Callback
 
 from src.train import train
-from src.utils.errors import ConfigError
+from src.utils.errors import CheckpointError, ConfigError
 
 MODELS = [
     ("model=softmax", "model.impl=scratch", "optim=sgd_scratch"),
@@ -82,9 +84,55 @@ def test_resumed_run_ends_exactly_where_an_uninterrupted_run_ends(cfg_factory, s
     resumed = cfg_factory(*common, "trainer.max_epochs=3", f"ckpt_path={last}", name="resumed")
     train(resumed)
     a = _weights(Path(full.paths.output_dir) / "checkpoints" / "last.ckpt")
-    b = _weights(Path(resumed.paths.output_dir) / "checkpoints" / "last.ckpt")
+    b = _weights(last)  # the resumed run carries on the checkpoints of the run it resumes
+    assert not (Path(resumed.paths.output_dir) / "checkpoints").exists()
     for key in a:
         assert torch.allclose(a[key], b[key]), key
+
+
+class BestSoFar(Callback):
+    """Writes what a run knows of its best checkpoint when training starts (a file: Hydra
+    imports this module anew, so class attributes would not be shared with the test)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def on_train_start(self, trainer, pl_module):
+        callback = trainer.checkpoint_callback
+        score = None if callback.best_model_score is None else float(callback.best_model_score)
+        best = float(pl_module.metrics["val_acc_best"].max_value)
+        Path(self.path).write_text(json.dumps([score, callback.best_model_path, best]))
+
+
+def test_resume_keeps_the_best_checkpoint_and_score(cfg_factory, tmp_path):
+    probe = tmp_path / "probe.json"
+    common = ("model=mlp", "logger=none", "test=false", "+callbacks.probe._target_=tests.test_train.BestSoFar",
+              f"+callbacks.probe.path={probe}")
+    first = cfg_factory(*common, "trainer.max_epochs=1", "trainer.limit_train_batches=1", name="first")
+    metrics, first_trainer = train(first)
+    best_path, best_score = first_trainer.checkpoint_callback.best_model_path, metrics["best_score"]
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    resumed = cfg_factory(*common, "trainer.max_epochs=2", f"ckpt_path={last}", name="resumed")
+    _, trainer = train(resumed)
+    # Lightning forgets the best-so-far when the checkpoint folder changes; val_acc_best used to be reset.
+    score, path, val_acc_best = json.loads(probe.read_text())
+    assert score == pytest.approx(best_score) and path == best_path
+    assert val_acc_best == pytest.approx(best_score)
+    assert Path(trainer.checkpoint_callback.best_model_path).parent == last.parent
+    assert torch.load(last, weights_only=True)["epoch"] == 1  # the run's own last.ckpt moved on
+
+
+def test_resume_with_other_model_options_is_refused_before_loading_data(cfg_factory):
+    first = cfg_factory("model=softmax", "logger=none", "test=false", name="first")
+    train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointError, match="holds SoftmaxClassifier, the config builds MLPClassifier"):
+        train(cfg_factory("model=mlp", f"ckpt_path={last}", name="a"))
+    with pytest.raises(CheckpointError, match="model.impl: the checkpoint has 'scratch', the config 'torch'"):
+        train(cfg_factory("model=softmax", "model.impl=torch", f"ckpt_path={last}", name="b"))
+    with pytest.raises(CheckpointError, match="no such file"):
+        train(cfg_factory("model=softmax", "ckpt_path=/nowhere/last.ckpt", "data.download=false",
+                          "paths.data_dir=/nowhere", name="c"))
 
 
 @pytest.mark.parametrize(

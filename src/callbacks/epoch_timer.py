@@ -13,7 +13,7 @@ class EpochTimer(Callback):
         self._start, self._val_seconds, self._samples = perf_counter(), 0.0, 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self._samples += len(batch[0])
+        self._samples += len(batch[0]) * trainer.world_size  # every rank trains on a batch this size
 
     def on_validation_epoch_start(self, trainer, pl_module):
         self._val_start = perf_counter()

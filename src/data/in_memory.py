@@ -7,6 +7,7 @@ batch of indices, so samplers (including Lightning's DistributedSampler for
 DDP) keep working unchanged.
 """
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
@@ -50,5 +51,6 @@ class EpochShuffleSampler(Sampler[int]):
         return self.n
 
     def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        # SeedSequence mixes the pair: seed + epoch would give seed 1 epoch 1 the order of seed 2 epoch 0.
+        g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0]))
         return iter(torch.randperm(self.n, generator=g).tolist())

@@ -23,6 +23,7 @@ class Classifier(BaseModule):
         for stage in STAGES:
             self.metrics[f"{stage}_acc"] = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.metrics["val_acc_best"] = MaxMetric()
+        self.metrics["val_acc_best"].persistent(True)  # kept in checkpoints: survives a resume
         self.metrics["test_confmat"] = MulticlassConfusionMatrix(num_classes, validate_args=False)
         self.test_confusion: torch.Tensor | None = None
 
@@ -42,9 +43,6 @@ class Classifier(BaseModule):
         loss, _ = self._step(batch, "train")
         return loss
 
-    def on_train_start(self):
-        self.metrics["val_acc_best"].reset()  # forget the sanity-check validation
-
     def on_train_epoch_end(self):
         self._log_epoch("train", ("loss", "acc"))
 
@@ -53,6 +51,8 @@ class Classifier(BaseModule):
 
     def on_validation_epoch_end(self):
         values = self._log_epoch("val", ("loss", "acc"))
+        if self.trainer.sanity_checking:
+            return
         best = self.metrics["val_acc_best"]
         best.update(values["val/acc"])
         self.log("val/acc_best", best.compute(), prog_bar=True)

@@ -11,6 +11,8 @@ IMPLS = ("scratch", "torch")
 
 
 def softmax(logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities (the course's softmax). The loss does not use it: it goes through
+    log_softmax, which is more accurate than log(softmax) for tiny probabilities."""
     # Subtracting the row max leaves softmax unchanged but keeps exp() <= 1:
     # the seed's plain exp() overflows to inf/inf = nan for logits above ~88.
     z = logits - logits.max(dim=1, keepdim=True).values
@@ -30,7 +32,8 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def relu(x: torch.Tensor) -> torch.Tensor:
-    return torch.max(x, torch.zeros_like(x))
+    # where(), not max(x, 0): max splits the gradient at x = 0 (0.5), F.relu gives 0 there.
+    return torch.where(x > 0, x, torch.zeros_like(x))
 
 
 class Linear(nn.Module):

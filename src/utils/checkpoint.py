@@ -24,6 +24,26 @@ def read_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
+def check_resumable(ckpt: dict, model_cfg: dict, path) -> None:
+    """Resuming rebuilds the model from the config: it must describe the checkpoint's model."""
+    stored = ckpt["hyper_parameters"]
+    problems = [] if ckpt["model_class"] == model_cfg["_target_"] else [
+        f"model: the checkpoint holds {ckpt['model_class'].rsplit('.', 1)[-1]}, the config builds "
+        f"{model_cfg['_target_'].rsplit('.', 1)[-1]}"]
+    if not problems:
+        problems = [f"model.{k}: the checkpoint has {stored[k]!r}, the config {v!r}"
+                    for k, v in model_cfg.items() if k in stored and _plain(stored[k]) != _plain(v)]
+    if problems:
+        raise CheckpointError(
+            f"cannot resume from {path}: " + "; ".join(problems)
+            + ". Resume with the options of the run that wrote it (its .hydra/overrides.yaml lists them)."
+        )
+
+
+def _plain(value):
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
 def load_model(ckpt: dict, expected_base: type | None = None):
     """Rebuild the LightningModule stored in `ckpt`; optionally require it to subclass `expected_base`."""
     model_class = get_class(ckpt["model_class"])
@@ -39,5 +59,7 @@ def load_model(ckpt: dict, expected_base: type | None = None):
 
 def load_datamodule(ckpt: dict, data_dir: str):
     """The DataModule the checkpoint was trained with, reading from this machine's `data_dir`."""
+    if "datamodule_class" not in ckpt:
+        raise CheckpointError("the checkpoint does not say which data it was trained on (no datamodule_class)")
     datamodule_class = get_class(ckpt["datamodule_class"])
     return datamodule_class(data_dir=data_dir, **ckpt["datamodule_hyper_parameters"])

@@ -42,13 +42,15 @@ RULES = {
     "trainer.max_epochs": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "trainer.devices": (lambda v: v == "auto" or (_integer(v) and v >= 1), "an integer >= 1 or auto"),
     "trainer.gradient_clip_val": (lambda v: v is None or (_number(v) and v > 0), "null or a number > 0"),
-    "trainer.accelerator": (lambda v: v in ("cpu", "gpu", "cuda", "mps", "auto"), "one of: cpu, gpu, auto"),
+    "trainer.accelerator": (lambda v: v in ("cpu", "gpu", "cuda", "mps", "auto"), "one of: cpu, gpu, auto (or cuda, mps)"),
 }
 
 
 def validate(cfg: DictConfig) -> None:
     """Raise one ConfigError listing every bad value in `cfg`."""
     problems = []
+    if OmegaConf.is_missing(cfg, "ckpt_path"):  # ("in" is False for a missing value)
+        problems.append("ckpt_path is required: add ckpt_path=<path to a .ckpt file> to the command")
     for key, (ok, allowed) in RULES.items():
         node, _, leaf = key.rpartition(".")
         parent = OmegaConf.select(cfg, node) if node else cfg

@@ -157,3 +157,13 @@ def test_shipped_mnist_is_complete():
     assert dm._missing() == []
     labels = read_idx(dm._find("t10k-labels-idx1-ubyte"), ndim=1)
     assert len(labels) == 10_000 and labels[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def test_worker_processes_give_the_same_batches(data_dir):
+    def batches(workers):
+        dm = MNISTDataModule(data_dir=str(data_dir), batch_size=32, download=False, num_workers=workers)
+        dm.setup()
+        return list(dm.train_dataloader())
+
+    for (xa, ya), (xb, yb) in zip(batches(0), batches(1), strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)

@@ -6,7 +6,6 @@
     python -m src.train experiment=seed000_lenet
 """
 
-import logging
 import os
 import time
 from pathlib import Path
@@ -17,8 +16,6 @@ from omegaconf import DictConfig, OmegaConf
 from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and ${new_dir:})
 from src.utils.task import import_lightning, run_task
 from src.utils.validate import validate
-
-log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig):

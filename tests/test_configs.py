@@ -20,7 +20,7 @@ def test_the_groups_hold_what_the_readme_promises():
     assert have["accelerator"] == {"cpu", "gpu", "auto"}
     assert have["trainer"] == {"default", "ddp"}
     assert have["logger"] == {"tensorboard", "csv", "none"}
-    assert {"seed000_lenet", "seed002_convbn", "seed004_mlp", "seed001_softmax"} <= have["experiment"]
+    assert {"seed000_lenet", "seed002_convbn", "seed004_mlp", "seed001_softmax", "seed000_vae", "vae_mnist"} <= have["experiment"]
 
 
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])

@@ -77,8 +77,8 @@ def test_training_writes_reconstructions_at_exactly_the_configured_epochs(cfg_fa
     assert metrics["best_score"] == pytest.approx(metrics["val/elbo"]) or metrics["best_score"] < metrics["val/elbo"]
 
 
-def test_larger_latent_space_is_drawn_through_pca(cfg_factory):
-    cfg = cfg_factory("model=vae", "model.z_dim=3", "model.hidden=[32]", "logger=none")
+def test_larger_latent_space_is_drawn_through_pca_on_fashion_mnist(cfg_factory):
+    cfg = cfg_factory("model=vae", "data=fashion_mnist", "model.z_dim=3", "model.hidden=[32]", "logger=none")
     train(cfg)
     out = Path(cfg.paths.output_dir)
     assert (out / "latent_space.png").is_file() and not (out / "manifold.png").exists()

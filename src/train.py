@@ -8,6 +8,7 @@
 
 import os
 import time
+import warnings
 from pathlib import Path
 
 import hydra
@@ -50,6 +51,7 @@ def train(cfg: DictConfig):
         for callback in callbacks:
             if isinstance(callback, ModelCheckpoint):
                 callback.dirpath = os.path.realpath(Path(cfg.ckpt_path).parent)
+        warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
 
     hparams = OmegaConf.to_container(cfg, resolve=True)

@@ -9,7 +9,7 @@ from hydra.errors import ConfigCompositionException
 from lightning.pytorch import Callback
 
 from src.train import train
-from src.utils.errors import CheckpointError, ConfigError
+from src.utils.errors import CheckpointError, ConfigError, TrainingError
 
 MODELS = [
     ("model=softmax", "model.impl=scratch", "optim=sgd_scratch"),
@@ -193,3 +193,21 @@ def test_unknown_option_lists_the_allowed_ones(cfg_factory):
 def test_unknown_key_is_rejected(cfg_factory):
     with pytest.raises(ConfigCompositionException, match="optim.lrr"):
         cfg_factory("optim.lrr=0.1")
+
+
+class HugeLearningRateFromEpoch1(Callback):
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 1:
+            for group in trainer.optimizers[0].param_groups:
+                group["lr"] = 1e30
+
+
+def test_a_diverging_loss_stops_training_with_a_clear_error(cfg_factory):
+    # Epoch 0 trains sanely and writes its checkpoints; in epoch 1 the loss overflows.
+    cfg = cfg_factory("model=mlp", "optim=sgd", "optim.lr=0.05", "trainer.max_epochs=3", "logger=none",
+                      "+callbacks.boost._target_=tests.test_train.HugeLearningRateFromEpoch1")
+    with pytest.raises(TrainingError, match=r"loss became (nan|inf) at epoch 1, batch \d+ .*learning rate 1e\+30"):
+        train(cfg)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, weights_only=True)  # intact and loadable
+    assert ckpt["epoch"] == 0 and all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())

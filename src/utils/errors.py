@@ -15,3 +15,7 @@ class DataError(UserError, RuntimeError):
 
 class CheckpointError(UserError, RuntimeError):
     """A missing, unreadable or unsuitable checkpoint."""
+
+
+class TrainingError(UserError, RuntimeError):
+    """Training diverged (a NaN or infinite loss)."""

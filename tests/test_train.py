@@ -28,6 +28,7 @@ def test_each_model_trains_tests_and_writes_its_outputs(cfg_factory, overrides):
     out = Path(cfg.paths.output_dir)
     assert 0 <= metrics["test/acc"] <= 1 and metrics["test/loss"] > 0
     assert metrics["best_score"] == pytest.approx(metrics["val/acc_best"])
+    assert metrics["time/train_epoch_s"] > 0 and metrics["time/train_samples_per_s"] > 0
     assert (out / "checkpoints" / "last.ckpt").is_file()
     assert Path(trainer.checkpoint_callback.best_model_path).is_file()
     assert (out / "confusion_matrix.png").stat().st_size > 0

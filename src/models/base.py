@@ -6,6 +6,8 @@ import torch
 from hydra.utils import instantiate
 from torchmetrics import MeanMetric
 
+STAGES = ("train", "val", "test")
+
 
 class BaseModule(L.LightningModule):
     """`optim` and `scheduler` are the plain-dict configs of those Hydra groups,

@@ -6,10 +6,9 @@ from torch import nn
 from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from src.models.base import BaseModule
+from src.models.base import STAGES, BaseModule
 from src.nets import scratch
 
-STAGES = ("train", "val", "test")
 
 
 class Classifier(BaseModule):

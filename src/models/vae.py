@@ -5,11 +5,10 @@ import math
 import torch
 from torch import nn
 
-from src.models.base import BaseModule
+from src.models.base import STAGES, BaseModule
 from src.nets.vae import VAENet, kl_to_standard_normal, reconstruction_nll
 from src.utils.errors import ConfigError
 
-STAGES = ("train", "val", "test")
 TERMS = ("loss", "recon", "kl", "elbo")
 
 

@@ -1,0 +1,150 @@
+"""Read what runs already wrote: each job's Hydra config and overrides, its metrics and its error.
+
+A run dir holds `.hydra/`; a sweep dir holds job dirs that each hold `.hydra/`.
+Metrics come from the TensorBoard event files (via tensorboard's own
+EventAccumulator) or, failing that, from Lightning's CSV logs. No torch or
+Lightning import here, so a report takes a second, not ten.
+"""
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from src.utils.errors import UserError
+
+
+class ReportError(UserError):
+    """The path given is not something a report can be made of."""
+
+
+@dataclass
+class Job:
+    dir: Path
+    overrides: dict[str, str]                      # key -> value, as typed on the command line
+    monitor: str = "val/acc"
+    mode: str = "max"
+    # tag -> [(epoch, value), ...] in logging order
+    series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    wall_s: float | None = None                    # first to last logged event
+    error: str | None = None                       # last line of error.txt
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+    def final(self, tag: str) -> float | None:
+        points = self.series.get(tag)
+        return points[-1][1] if points else None
+
+    def best(self, tag: str) -> float | None:
+        values = [v for _, v in self.series.get(tag, []) if not math.isnan(v)]
+        if not values:
+            return None
+        return max(values) if self.mode == "max" else min(values)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.series.get("train/loss", []))
+
+    @property
+    def train_s(self) -> float | None:
+        # Logged by src/callbacks/epoch_timer.py: training time without validation.
+        times = self.series.get("time/train_epoch_s")
+        return sum(v for _, v in times) if times else None
+
+
+def is_job_dir(path: Path) -> bool:
+    return (path / ".hydra").is_dir() or (path / "error.txt").is_file()
+
+
+def find_jobs(path: Path) -> list[Path]:
+    """The job dirs of a sweep dir, or [path] for a run dir."""
+    if not path.exists():
+        raise ReportError(f"{path} does not exist; give a run dir (logs/train/runs/<time>) or a sweep dir "
+                          f"(logs/train/multiruns/<time>)")
+    if not path.is_dir():
+        raise ReportError(f"{path} is a file; give a run dir (logs/train/runs/<time>) or a sweep dir "
+                          f"(logs/train/multiruns/<time>)")
+    if is_job_dir(path):
+        return [path]
+    jobs = [p for p in path.iterdir() if p.is_dir() and is_job_dir(p)]
+    if not jobs:
+        raise ReportError(
+            f"{path} is not a run or sweep dir: it has no .hydra/ folder (a run dir, e.g. logs/train/runs/<time>) "
+            f"and no job folders holding one (a sweep dir, e.g. logs/train/multiruns/<time>)"
+        )
+    # Sweep jobs are numbered: sort 2 before 10.
+    return sorted(jobs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
+
+
+def read_job(path: Path) -> Job:
+    hydra_dir = path / ".hydra"
+    overrides = {}
+    if (hydra_dir / "overrides.yaml").is_file():
+        for item in OmegaConf.to_container(OmegaConf.load(hydra_dir / "overrides.yaml")) or []:
+            key, _, value = str(item).partition("=")
+            overrides[key] = value
+    job = Job(path, overrides)
+    if (hydra_dir / "config.yaml").is_file():
+        # Only monitor.* is read: the rest may hold interpolations that need Hydra to resolve.
+        monitor = OmegaConf.load(hydra_dir / "config.yaml").get("monitor") or {}
+        job.monitor, job.mode = monitor.get("metric", job.monitor), monitor.get("mode", job.mode)
+    if (path / "error.txt").is_file():
+        lines = [line for line in (path / "error.txt").read_text().splitlines() if line.strip()]
+        job.error = lines[-1].strip() if lines else "failed (empty error.txt)"
+    events = sorted(path.rglob("events.out.tfevents.*"))
+    if events:
+        job.series, job.wall_s = _read_tensorboard(events)
+    else:
+        csvs = sorted(path.rglob("metrics.csv"))
+        if csvs:
+            job.series = _read_csv(csvs)
+            # The CSV log has no clock: the job started when Hydra wrote its config, ended at the last write.
+            start = (hydra_dir / "config.yaml").stat().st_mtime if (hydra_dir / "config.yaml").is_file() else None
+            if start is not None:
+                job.wall_s = max(p.stat().st_mtime for p in csvs) - start
+    return job
+
+
+def _read_tensorboard(files: list[Path]) -> tuple[dict, float | None]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    raw: dict[str, list] = {}
+    for f in files:  # Lightning writes fit, test and final hparams to separate files
+        acc = EventAccumulator(str(f), size_guidance={"scalars": 0})  # 0: keep every point
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            raw.setdefault(tag, []).extend(acc.Scalars(tag))
+    times = [e.wall_time for events in raw.values() for e in events]
+    # Lightning logs the epoch beside every metric: map each global step to its epoch.
+    epoch_of = {e.step: int(e.value) for e in raw.pop("epoch", [])}
+    series = {}
+    for tag, events in raw.items():
+        events.sort(key=lambda e: (e.step, e.wall_time))
+        series[tag] = [(epoch_of.get(e.step, i), float(e.value)) for i, e in enumerate(events)]
+    return series, (max(times) - min(times)) if times else None
+
+
+def _read_csv(files: list[Path]) -> dict:
+    series: dict[str, list] = {}
+    for f in files:
+        with open(f, newline="") as fh:
+            for i, row in enumerate(csv.DictReader(fh)):
+                epoch = int(float(row["epoch"])) if row.get("epoch") else i
+                for tag, value in row.items():
+                    if tag not in ("epoch", "step") and value not in ("", None):
+                        series.setdefault(tag, []).append((epoch, float(value)))
+    return series
+
+
+def read_jobs(path: str | Path) -> list[Job]:
+    return [read_job(p) for p in find_jobs(Path(path))]
+
+
+def read_search_results(path: Path) -> dict | None:
+    """The Optuna sweeper's optimization_results.yaml (best params and value), if this is a search."""
+    results = path / "optimization_results.yaml"
+    return OmegaConf.to_container(OmegaConf.load(results)) if results.is_file() else None

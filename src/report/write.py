@@ -1,0 +1,127 @@
+"""Turn jobs into one table (report.md, report.csv) and one figure of overlaid curves (curves.png)."""
+
+import csv
+import math
+from pathlib import Path
+
+from src.report.read import Job
+
+
+def varying_overrides(jobs: list[Job]) -> tuple[list[str], dict[str, str]]:
+    """(keys whose value differs between jobs, the overrides every job shares).
+
+    In a sweep the shared ones (trainer.max_epochs=3, ...) say nothing about
+    the comparison, so they go in the header, not in a column. A single run
+    has nothing to compare: all its overrides are columns.
+    """
+    keys = list(dict.fromkeys(k for job in jobs for k in job.overrides))
+    if len(jobs) == 1:
+        return keys, {}
+    varying = [k for k in keys if len({job.overrides.get(k) for job in jobs}) > 1]
+    shared = {k: jobs[0].overrides[k] for k in keys if k not in varying}
+    return varying, shared
+
+
+def label(job: Job, keys: list[str]) -> str:
+    """A job's name in legends: its varying overrides, e.g. `optim=adam scheduler=step`."""
+    parts = [f"{k}={job.overrides[k]}" for k in keys if k in job.overrides]
+    return f"{job.name}: {' '.join(parts)}" if parts else job.name
+
+
+def sort_jobs(jobs: list[Job]) -> list[Job]:
+    """Best monitored value first; jobs without one (crashed, no logger) last, in their own order."""
+    def key(job: Job):
+        best = job.best(job.monitor)
+        if best is None:
+            return (1, 0.0)
+        return (0, -best if job.mode == "max" else best)
+
+    return sorted(jobs, key=key)
+
+
+def table(jobs: list[Job]) -> tuple[list[str], list[list]]:
+    """Header and rows: job, varying overrides, monitored best/final, other val and test metrics, time, error."""
+    keys, _ = varying_overrides(jobs)
+    monitor = jobs[0].monitor
+    tags = {t for job in jobs for t in job.series}
+    val_tags = sorted(t for t in tags if t.startswith("val/") and t != monitor and not t.endswith("_best"))
+    test_tags = sorted(t for t in tags if t.startswith("test/"))
+    header = ["job", *keys, f"best {monitor}", f"final {monitor}", *(f"final {t}" for t in val_tags), *test_tags,
+              "epochs", "train_s", "wall_s", "error"]
+    rows = []
+    for job in sort_jobs(jobs):
+        rows.append([
+            job.name, *(job.overrides.get(k, "") for k in keys),
+            job.best(job.monitor), job.final(job.monitor), *(job.final(t) for t in val_tags),
+            *(job.final(t) for t in test_tags), job.epochs, job.train_s, job.wall_s,
+            job.error or ("" if job.series else "no metrics logged (logger=none, or still running?)"),
+        ])
+    return header, rows
+
+
+def _fmt(value, column: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.1f}" if column.endswith("_s") or abs(value) >= 100 else f"{value:.4f}"
+    return str(value).replace("|", "\\|")
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows([["" if v is None else v for v in row] for row in rows])
+
+
+def write_markdown(path: Path, source: Path, jobs: list[Job], header: list[str], rows: list[list],
+                   search: dict | None) -> None:
+    _, shared = varying_overrides(jobs)
+    failed = sum(job.error is not None for job in jobs)
+    lines = [f"# Report: {source}", "",
+             f"{len(jobs)} job(s), {failed} failed; sorted by the best {jobs[0].monitor} ({jobs[0].mode}). "
+             f"Times in seconds: train_s is training alone (validation excluded), wall_s the whole job.", ""]
+    if shared:
+        lines += ["Shared by every job: `" + " ".join(f"{k}={v}" for k, v in shared.items()) + "`", ""]
+    if search and "best_params" in search:
+        params = " ".join(f"{k}={v}" for k, v in search["best_params"].items())
+        lines += [f"Optuna search: best value {search['best_value']:.4f} with `{params}` "
+                  f"(optimization_results.yaml; the whole study, including earlier continued runs).", ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v, c) for v, c in zip(row, header)) + " |" for row in rows]
+    lines += ["", "![curves](curves.png)", ""]
+    path.write_text("\n".join(lines))
+
+
+def plot_curves(path: Path, jobs: list[Job]) -> None:
+    """The monitored validation metric, the validation loss and the training loss per epoch, all jobs overlaid."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    keys, _ = varying_overrides(jobs)
+    monitor = jobs[0].monitor
+    panels = [t for t in dict.fromkeys([monitor, "val/loss", "train/loss"]) if any(t in j.series for j in jobs)]
+    if not panels:
+        panels = [monitor]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, tag in zip(axes[0], panels):
+        for job in jobs:
+            points = job.series.get(tag)
+            if points:
+                ax.plot([e + 1 for e, _ in points], [v for _, v in points], marker="." if len(points) < 30 else None,
+                        label=label(job, keys))
+        ax.set_title(tag)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        # Below the panels (bbox_inches="tight" keeps it in the file), so it never hides a curve.
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(3, len(labels)),
+                   fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)

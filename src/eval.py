@@ -10,6 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and ${new_dir:})
+from src.utils.preflight import check_command_line
 from src.utils.task import import_lightning, run_task
 from src.utils.validate import validate
 
@@ -48,4 +49,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("eval")  # a bad key or value stops here, before Hydra creates any dir
     main()

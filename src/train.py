@@ -15,6 +15,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and ${new_dir:})
+from src.utils.preflight import check_command_line
 from src.utils.task import import_lightning, run_task
 from src.utils.validate import validate
 
@@ -96,4 +97,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    check_command_line("train")  # a bad key or value stops here, before Hydra creates any dir
     main()

@@ -26,11 +26,36 @@ def test_help_and_cfg_do_not_import_lightning_or_torch(args):
     assert "hydra" in imported and not {"torch", "lightning"} & imported
 
 
-def test_bad_value_exits_with_one_clear_line(subprocess_env, tmp_path):
-    proc = run(["src.train", "optim.lr=-0.1", f"paths.log_dir={tmp_path}"], subprocess_env)
+@pytest.mark.parametrize("args,message", [
+    (["optim.lr=-0.1"], "Error: invalid configuration:\n  optim.lr=-0.1 is not allowed: must be a number > 0"),
+    (["-m", "optim.lr=0.1,-0.1"], "optim.lr=-0.1 is not allowed: must be a number > 0 (in the job optim.lr=-0.1"),
+    (["trainer.max_epoch=3"], "unknown key trainer.max_epoch; did you mean trainer.max_epochs?"),
+    (["-m", "model=mlp,cnn", "model.arch=lenet"], "unknown key model.arch; the keys of model are"),
+])
+def test_bad_value_exits_with_one_clear_line_before_any_dir_or_torch(subprocess_env, tmp_path, args, message):
+    # The sweep's first job is fine: no job may run, and no sweep dir may be created, before all are checked.
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "src.train", *args,
+                           f"paths.log_dir={tmp_path / 'logs'}"],
+                          cwd=PROJECT_ROOT, env=subprocess_env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
-    assert "Error: invalid configuration:\n  optim.lr=-0.1 is not allowed: must be a number > 0" in proc.stderr
+    assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "logs").exists()
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    assert not {"torch", "lightning"} & imported
+
+
+def test_unwritable_log_dir_is_refused_and_earlier_runs_are_untouched(subprocess_env, tmp_path):
+    earlier = tmp_path / "logs" / "train" / "runs" / "2020-01-01_00-00-00"
+    earlier.mkdir(parents=True)
+    (earlier / "train.log").write_text("an earlier run")
+    blocker = tmp_path / "logs" / "file"
+    blocker.write_text("not a folder")
+    proc = run(["src.train", f"paths.log_dir={blocker / 'logs'}"], subprocess_env, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"cannot hold runs: {blocker} is not a folder; set paths.log_dir to a writable folder" in proc.stderr
+    assert [p.name for p in (tmp_path / "logs" / "train" / "runs").iterdir()] == [earlier.name]
+    assert (earlier / "train.log").read_text() == "an earlier run"
 
 
 def test_missing_dataset_exits_with_instructions(subprocess_env, tmp_path):

@@ -17,8 +17,27 @@ def _integer(x) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+def _one_of(*allowed):
+    return lambda v: v in allowed, "one of: " + ", ".join(map(str, allowed))
+
+
+def _batches(v) -> bool:  # Lightning's limit_*_batches: a count, or a fraction of the batches
+    return v is None or (_integer(v) and v >= 0) or (isinstance(v, float) and 0 <= v <= 1)
+
+
+# The allowed values of the string options, in one place: a new choice (e.g. a CNN arch) is added here.
+CHOICES = {
+    "model.impl": ("scratch", "torch"),
+    "model.arch": ("lenet", "convbn"),
+    "model.grad": ("analytic", "autograd"),
+    "model.loss": ("mse", "huber"),
+    "scheduler.interval": ("step", "epoch"),
+    "monitor.mode": ("min", "max"),
+}
+
 # key -> (test, what is allowed)
 RULES = {
+    **{key: _one_of(*allowed) for key, allowed in CHOICES.items()},
     "seed": (_integer, "an integer"),
     "optim.lr": (lambda v: _number(v) and v > 0, "a number > 0"),
     "optim.momentum": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
@@ -26,21 +45,36 @@ RULES = {
     "scheduler.gamma": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
     "scheduler.step_size": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "scheduler.warmup_fraction": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "scheduler.interval": (lambda v: v in ("step", "epoch"), "one of: step, epoch"),
     "data.batch_size": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "data.eval_batch_size": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "data.val_fraction": (lambda v: _number(v) and 0 < v < 1, "a number in (0, 1), exclusive"),
     "data.num_workers": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
-    "model.impl": (lambda v: v in ("scratch", "torch"), "one of: scratch, torch"),
-    "model.arch": (lambda v: v in ("lenet", "convbn"), "one of: lenet, convbn"),
     "model.dropout": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
     "model.hidden": (lambda v: isinstance(v, list) and all(_integer(h) and h >= 1 for h in v), "a list of integers >= 1, e.g. [256]"),
     "model.z_dim": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "model.beta": (lambda v: _number(v) and v >= 0, "a number >= 0"),
+    "model.delta": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "data.standardize": (lambda v: isinstance(v, bool), "true or false"),
+    "data.normalize": (lambda v: isinstance(v, bool), "true or false"),
+    "data.download": (lambda v: isinstance(v, bool), "true or false"),
+    "data.split_seed": (_integer, "an integer"),
+    "test": (lambda v: isinstance(v, bool), "true or false"),
     "n": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "n_images": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "trainer.max_epochs": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "trainer.devices": (lambda v: v == "auto" or (_integer(v) and v >= 1), "an integer >= 1 or auto"),
+    "trainer.num_nodes": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "trainer.min_epochs": (lambda v: v is None or (_integer(v) and v >= 0), "null or an integer >= 0"),
+    "trainer.check_val_every_n_epoch": (lambda v: v is None or (_integer(v) and v >= 1), "null or an integer >= 1"),
+    "trainer.log_every_n_steps": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "trainer.limit_train_batches": (_batches, "null, an integer >= 0 or a fraction in [0, 1]"),
+    "trainer.limit_val_batches": (_batches, "null, an integer >= 0 or a fraction in [0, 1]"),
+    "trainer.limit_test_batches": (_batches, "null, an integer >= 0 or a fraction in [0, 1]"),
+    "trainer.fast_dev_run": (lambda v: isinstance(v, bool) or (_integer(v) and v >= 0), "true, false or an integer >= 0"),
+    "trainer.deterministic": (lambda v: isinstance(v, bool) or v == "warn", "true, false or warn"),
+    "trainer.precision": (lambda v: str(v) in ("32-true", "16-mixed", "bf16-mixed", "64-true", "16-true", "bf16-true",
+                                               "32", "16", "bf16", "64"),
+                          "one of: 32-true, 16-mixed, bf16-mixed, 64-true, 16-true, bf16-true (or 32, 16, bf16, 64)"),
     "trainer.gradient_clip_val": (lambda v: v is None or (_number(v) and v > 0), "null or a number > 0"),
     "trainer.accelerator": (lambda v: v in ("cpu", "gpu", "cuda", "mps", "auto"), "one of: cpu, gpu, auto (or cuda, mps)"),
 }

@@ -1,0 +1,72 @@
+"""hparams_search=...: Hydra's Optuna sweeper over src.train, with the study stored in the sweep dir."""
+
+import subprocess
+import sys
+
+import optuna
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
+from omegaconf import OmegaConf
+from optuna.distributions import CategoricalDistribution, LogUniformDistribution
+
+from src.report.read import read_job
+from tests.conftest import CONF_DIR
+from tests.test_report import QUIET
+
+# The searched keys (model, optim, batch size) must not be fixed on the command line: a fixed value
+# takes the key out of the search space.
+SEARCH_QUIET = [a for a in QUIET if not a.startswith(("model", "optim", "data.batch_size"))]
+from src.utils.resolvers import PROJECT_ROOT
+
+
+def search(args, env, log_dir):
+    proc = subprocess.run([sys.executable, "-m", "src.train", *args, *SEARCH_QUIET, "trainer.max_epochs=1", "logger=csv",
+                           f"paths.log_dir={log_dir}"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return sorted((log_dir / "train" / "multiruns").iterdir())
+
+
+def trials(db):
+    study = optuna.load_study(study_name="cnn_optuna", storage=f"sqlite:///{db}")
+    return study.trials
+
+
+@pytest.mark.parametrize("name", ["cnn_optuna", "mlp_optuna"])
+def test_search_space_is_one_optuna_distribution_per_param(name):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+        cfg = compose("train", overrides=[f"hparams_search={name}"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper.direction == "maximize" and sweeper.study_name == name  # val/acc, max
+    assert OmegaConf.to_container(sweeper, resolve=False)["storage"] == "sqlite:///${hydra.sweep.dir}/optuna.db"
+    space, fixed = create_params_from_overrides([f"{k}={v}" for k, v in sweeper.params.items()])
+    assert not fixed and len(space) == len(sweeper.params)
+    assert isinstance(space["optim.lr"], LogUniformDistribution)
+    if name == "mlp_optuna":  # depth and width: lists of layer sizes
+        assert "[512,256]" in space["model.hidden"].choices and isinstance(space["model.hidden"], CategoricalDistribution)
+
+
+@pytest.mark.slow
+def test_two_trial_search_records_best_params_and_can_be_continued(subprocess_env, tmp_path):
+    (sweep,) = search(["hparams_search=cnn_optuna", "hydra.sweeper.n_trials=2"], subprocess_env, tmp_path)
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    results = OmegaConf.load(sweep / "optimization_results.yaml")
+    assert set(results.best_params) == {"optim", "optim.lr", "optim.weight_decay", "data.batch_size", "model.dropout"}
+    first = trials(sweep / "optuna.db")
+    assert [t.state.name for t in first] == ["COMPLETE", "COMPLETE"]
+    assert results.best_value == max(t.value for t in first)
+    # Each trial's value is the best val/acc its job logged (trial n ran in job dir n).
+    for t in first:
+        assert t.value == pytest.approx(read_job(sweep / str(t.number)).best("val/acc"))
+
+    # Continue the same study from a new search: one more trial joins the two.
+    sweeps = search(["hparams_search=cnn_optuna", "hydra.sweeper.n_trials=1",
+                     f"hydra.sweeper.storage=sqlite:///{sweep / 'optuna.db'}"], subprocess_env, tmp_path)
+    assert len(sweeps) == 2 and not (sweeps[1] / "optuna.db").exists()
+    after = trials(sweep / "optuna.db")
+    assert len(after) == 3 and [t.params for t in after[:2]] == [t.params for t in first]
+    continued = OmegaConf.load(sweeps[1] / "optimization_results.yaml")
+    assert continued.best_value == max(t.value for t in after)

@@ -6,6 +6,7 @@
     python -m src.train experiment=seed000_lenet
 """
 
+import logging
 import os
 import time
 import warnings
@@ -19,6 +20,8 @@ from src.utils.preflight import check_command_line
 from src.utils.task import import_lightning, run_task
 from src.utils.validate import validate
 
+log = logging.getLogger(__name__)
+
 
 def train(cfg: DictConfig):
     """Fit `cfg.model` on `cfg.data`, test the best checkpoint; return (metrics, trainer).
@@ -28,8 +31,11 @@ def train(cfg: DictConfig):
     """
     validate(cfg)
     if cfg.ckpt_path:  # a bad checkpoint fails before any data is loaded
-        from src.utils.checkpoint import check_resumable, read_checkpoint
+        from src.utils.checkpoint import check_resumable, find_last, read_checkpoint
 
+        if cfg.ckpt_path == "last":
+            cfg.ckpt_path = str(find_last(cfg.paths.log_dir, cfg.task_name))
+            log.info(f"ckpt_path=last: resuming from {cfg.ckpt_path}")
         check_resumable(read_checkpoint(cfg.ckpt_path), OmegaConf.to_container(cfg.model, resolve=True), cfg.ckpt_path)
     L = import_lightning()
     from hydra.utils import instantiate

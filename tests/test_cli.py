@@ -58,12 +58,19 @@ def test_unwritable_log_dir_is_refused_and_earlier_runs_are_untouched(subprocess
     assert (earlier / "train.log").read_text() == "an earlier run"
 
 
-def test_missing_dataset_exits_with_instructions(subprocess_env, tmp_path):
+@pytest.mark.parametrize("exists", [False, True], ids=["missing", "empty"])
+def test_missing_dataset_exits_with_instructions(subprocess_env, tmp_path, exists):
+    if exists:
+        (tmp_path / "empty").mkdir()
+    earlier = tmp_path / "train" / "runs" / "2020-01-01_00-00-00"
+    earlier.mkdir(parents=True)
+    (earlier / "train.log").write_text("an earlier run")
     env = {**subprocess_env, "DATA_DIR": str(tmp_path / "empty")}
     proc = run(["src.train", "data=fashion_mnist", "data.download=false", f"paths.log_dir={tmp_path}"], env)
     assert proc.returncode == 1
-    assert "Fashion-MNIST not found in" in proc.stderr and "DATA_DIR=" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert f"Fashion-MNIST not found in {tmp_path / 'empty' / 'FashionMNIST' / 'raw'}" in proc.stderr
+    assert "DATA_DIR=" in proc.stderr and "Traceback" not in proc.stderr
+    assert (earlier / "train.log").read_text() == "an earlier run" and list(earlier.iterdir()) == [earlier / "train.log"]
 
 
 @pytest.mark.slow

@@ -24,6 +24,17 @@ def read_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
+def find_last(log_dir: str | Path, task_name: str) -> Path:
+    """`ckpt_path=last`: the newest `last.ckpt` of the task's runs and sweep jobs."""
+    task_dir = Path(log_dir) / task_name
+    candidates = [*task_dir.glob("runs/*/checkpoints/last.ckpt"), *task_dir.glob("multiruns/*/*/checkpoints/last.ckpt")]
+    if not candidates:
+        raise CheckpointError(f"ckpt_path=last: no run under {task_dir} has a checkpoints/last.ckpt yet; "
+                              f"give the file itself: ckpt_path=<run dir>/checkpoints/last.ckpt")
+    # A resumed run writes into the checkpoints/ of the run it resumes: the newest file is the latest state.
+    return max(candidates, key=lambda p: p.stat().st_mtime)
+
+
 def check_resumable(ckpt: dict, model_cfg: dict, path) -> None:
     """Resuming rebuilds the model from the config: it must describe the checkpoint's model."""
     stored = ckpt["hyper_parameters"]

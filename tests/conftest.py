@@ -47,16 +47,18 @@ FAST = [
     "callbacks.progress_bar=null",
     "data.batch_size=16",
     "data.eval_batch_size=20",
-    "data.download=false",
 ]
 
 
-def make_cfg(output_dir: Path, data_dir: Path, overrides=(), config_name: str = "train") -> DictConfig:
+def make_cfg(output_dir: Path, data_dir: Path, overrides=(), config_name: str = "train", fast=None) -> DictConfig:
     GlobalHydra.instance().clear()
-    fast = {"train": FAST, "eval": ["accelerator=cpu", "trainer.enable_progress_bar=false"]}.get(config_name, [])
+    if fast is None:
+        fast = {"train": FAST, "eval": ["accelerator=cpu", "trainer.enable_progress_bar=false"]}.get(config_name, [])
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
         cfg = compose(config_name, overrides=[*fast, *overrides])
     with open_dict(cfg):
+        if "download" in cfg.data:  # the image sets: never reach for the internet in tests
+            cfg.data.download = False
         cfg.paths.output_dir = str(output_dir)
         cfg.paths.data_dir = str(data_dir)
         cfg.paths.log_dir = str(output_dir.parent / "logs")

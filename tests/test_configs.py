@@ -13,8 +13,8 @@ OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((PROJECT_ROOT / "conf" / 
 
 def test_the_groups_hold_what_the_readme_promises():
     have = {g: {o for gg, o in OPTIONS if gg == g} for g in GROUPS}
-    assert have["model"] == {"softmax", "mlp", "cnn", "vae"}
-    assert have["data"] == {"mnist", "fashion_mnist"}
+    assert have["model"] == {"softmax", "mlp", "cnn", "vae", "linreg", "logreg"}
+    assert have["data"] == {"mnist", "fashion_mnist", "salary", "linear", "blobs", "clusters", "xor_clusters"}
     assert have["optim"] == {"sgd", "sgdm", "adam", "nadam", "adamw", "sgd_scratch"}
     assert have["scheduler"] == {"none", "step", "exponential", "warmup_cosine"}
     assert have["accelerator"] == {"cpu", "gpu", "auto"}
@@ -23,9 +23,16 @@ def test_the_groups_hold_what_the_readme_promises():
     assert {"seed000_lenet", "seed002_convbn", "seed004_mlp", "seed001_softmax", "seed000_vae", "vae_mnist"} <= have["experiment"]
 
 
+# Options that need a partner from another group (a regression model needs regression data...).
+PARTNER = {"model=linreg": "data=linear", "model=logreg": "data=blobs", "data=salary": "model=linreg",
+           "data=linear": "model=linreg", "data=blobs": "model=logreg", "data=clusters": "model=softmax",
+           "data=xor_clusters": "model=mlp"}
+
+
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_instantiates(cfg_factory, group, option):
-    cfg = cfg_factory(f"{group}={option}")
+    override = f"{group}={option}"
+    cfg = cfg_factory(override, *[PARTNER[override]] if override in PARTNER else [])
     datamodule = instantiate(cfg.data)
     model = build_model(cfg, datamodule)
     optimizer = instantiate(cfg.optim, params=model.parameters())

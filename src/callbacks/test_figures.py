@@ -3,12 +3,9 @@ saved as PNG in the run dir and logged to TensorBoard."""
 
 from pathlib import Path
 
-import matplotlib
+from lightning.pytorch import Callback
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-from lightning.pytorch import Callback  # noqa: E402
-from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
+from src.callbacks.figure_io import plt, save_figure
 
 
 class TestFigures(Callback):
@@ -18,26 +15,18 @@ class TestFigures(Callback):
         self.sample = None
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        if batch_idx == 0:  # the same first images every time: the test loader is not shuffled
+        if batch_idx == 0 and isinstance(outputs, dict):  # the same first images every time: the test loader is not shuffled
             x, y = batch
             n = self.n_images
             self.sample = (x[:n].cpu(), y[:n].cpu(), outputs["preds"][:n].cpu())
 
     def on_test_end(self, trainer, pl_module):
-        if not trainer.is_global_zero or pl_module.test_confusion is None:
+        if not trainer.is_global_zero or getattr(pl_module, "test_confusion", None) is None:  # classifiers only
             return
         classes = getattr(trainer.datamodule, "classes", None) or [str(i) for i in range(len(pl_module.test_confusion))]
-        figures = {
-            "confusion_matrix": self.confusion_figure(pl_module, classes),
-            "test_predictions": self.predictions_figure(classes),
-        }
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        for name, fig in figures.items():
-            fig.savefig(self.output_dir / f"{name}.png", dpi=100, bbox_inches="tight")
-            for logger in trainer.loggers:
-                if isinstance(logger, TensorBoardLogger):
-                    logger.experiment.add_figure(f"test/{name}", fig, global_step=trainer.global_step)
-            plt.close(fig)
+        save_figure(trainer, self.output_dir, "test/confusion_matrix", self.confusion_figure(pl_module, classes))
+        if self.sample is not None and self.sample[0].dim() == 4:  # images (the small data sets have their own figures)
+            save_figure(trainer, self.output_dir, "test/test_predictions", self.predictions_figure(classes))
 
     @staticmethod
     def confusion_figure(pl_module, classes):

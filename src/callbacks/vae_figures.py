@@ -7,14 +7,12 @@
 
 from pathlib import Path
 
-import matplotlib
+import torch
+from lightning.pytorch import Callback
+from lightning.pytorch.loggers import TensorBoardLogger
+from torchvision.utils import make_grid, save_image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from lightning.pytorch import Callback  # noqa: E402
-from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
-from torchvision.utils import make_grid, save_image  # noqa: E402
+from src.callbacks.figure_io import plt, save_figure
 
 
 def as_images(flat: torch.Tensor) -> torch.Tensor:
@@ -44,18 +42,14 @@ class VAEFigures(Callback):
             n_reconstructions, n_samples, manifold_size, seed)
 
     def _emit(self, trainer, name: str, grid: torch.Tensor | None = None, figure=None) -> None:
+        if figure is not None:
+            save_figure(trainer, self.output_dir, f"vae/{name}", figure)
+            return
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        save_image(grid, self.output_dir / f"{name}.png")
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                if grid is not None:
-                    logger.experiment.add_image(f"vae/{name}", grid, global_step=trainer.global_step)
-                else:
-                    logger.experiment.add_figure(f"vae/{name}", figure, global_step=trainer.global_step)
-        if grid is not None:
-            save_image(grid, self.output_dir / f"{name}.png")
-        else:
-            figure.savefig(self.output_dir / f"{name}.png", dpi=100, bbox_inches="tight")
-            plt.close(figure)
+                logger.experiment.add_image(f"vae/{name}", grid, global_step=trainer.global_step)
 
     def _reconstructions(self, trainer, pl_module, tag: str) -> None:
         test = trainer.datamodule.data_test

@@ -41,16 +41,17 @@ class EpochShuffleSampler(Sampler[int]):
     `set_epoch` at the start of every epoch.
     """
 
-    def __init__(self, n: int, seed: int, epoch: int = 0):
-        self.n, self.seed, self.epoch = n, seed, epoch
+    def __init__(self, n: int, seed: int, epoch: int = 0, repeat: int = 1):
+        self.n, self.seed, self.epoch, self.repeat = n, seed, epoch, repeat
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.n
+        return self.n * self.repeat
 
     def __iter__(self):
         # SeedSequence mixes the pair: seed + epoch would give seed 1 epoch 1 the order of seed 2 epoch 0.
         g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0]))
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        # `repeat` passes, each a fresh permutation: a batch of size n is then always the whole set.
+        return iter(torch.cat([torch.randperm(self.n, generator=g) for _ in range(self.repeat)]).tolist())

@@ -7,8 +7,10 @@ import torch
 import torchvision
 from torch.utils.data import DataLoader
 
+from src.data.augment import random_shift
 from src.data.idx import read_idx
 from src.data.in_memory import EpochShuffleSampler, TensorSplit, keep_batch
+from src.utils.ddp import exact_shards
 from src.utils.errors import DataError
 
 # name -> (torchvision class, human name). The class fixes the folder
@@ -44,6 +46,7 @@ class MNISTDataModule(L.LightningDataModule):
         seed: int = 0,
         num_workers: int = 0,
         pin_memory: bool = False,
+        random_shift: int = 0,
     ):
         super().__init__()
         if name not in DATASETS:
@@ -145,4 +148,12 @@ class MNISTDataModule(L.LightningDataModule):
         return self._loader(self.data_val, self.hparams.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.data_test, self.hparams.eval_batch_size)
+        # Under DDP every test image is seen exactly once, on one rank (no padding).
+        return self._loader(self.data_test, self.hparams.eval_batch_size, exact_shards(self.data_test, self.trainer))
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        # Training batches only, on the device they will be used on, a whole batch per call.
+        if self.hparams.random_shift and self.trainer is not None and self.trainer.training:
+            x, y = batch
+            batch = random_shift(x, self.hparams.random_shift), y
+        return batch

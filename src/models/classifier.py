@@ -10,7 +10,6 @@ from src.models.base import STAGES, BaseModule
 from src.nets import scratch
 
 
-
 class Classifier(BaseModule):
     """Subclasses build `self.net` (images -> logits) and call `save_hyperparameters()`."""
 
@@ -29,11 +28,14 @@ class Classifier(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def predict(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.argmax(dim=1)
+
     def _step(self, batch, stage: str):
         x, y = batch
         logits = self(x)
         loss = self.loss_fn(logits, y)
-        preds = logits.argmax(dim=1)
+        preds = self.predict(logits)
         self.metrics[f"{stage}_loss"].update(loss.detach(), weight=len(y))
         self.metrics[f"{stage}_acc"].update(preds, y)
         return loss, preds

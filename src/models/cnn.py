@@ -1,9 +1,9 @@
 from src.models.classifier import Classifier
-from src.nets.cnn import LeNet, convbn
+from src.nets.cnn import LeNet, convbn, fast
 
 
 class CNNClassifier(Classifier):
-    """`arch=lenet` (seed 000) or `arch=convbn` (seed 002), for 1x28x28 inputs."""
+    """`arch=lenet` (seed 000), `arch=convbn` (seed 002) or `arch=fast` (experiment=mnist_fast), for 1x28x28 inputs."""
 
     def __init__(
         self, input_shape: list[int], num_classes: int, arch: str = "lenet", dropout: float = 0.5, optim=None, scheduler=None
@@ -16,5 +16,7 @@ class CNNClassifier(Classifier):
             self.net = LeNet(num_classes, dropout)
         elif arch == "convbn":
             self.net = convbn(num_classes)
+        elif arch == "fast":
+            self.net = fast(num_classes)
         else:
-            raise ValueError(f"model.arch={arch!r} is unknown; allowed: lenet, convbn")
+            raise ValueError(f"model.arch={arch!r} is unknown; allowed: lenet, convbn, fast")

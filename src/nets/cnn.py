@@ -38,3 +38,16 @@ def convbn(num_classes: int = 10) -> nn.Module:
         nn.Linear(16 * 7 * 7, 2 * 7 * 7), nn.ReLU(),
         nn.Linear(2 * 7 * 7, num_classes),
     )
+
+
+def fast(num_classes: int = 10, widths: tuple[int, int, int] = (16, 32, 64)) -> nn.Module:
+    """experiment=mnist_fast: three conv 3x3 + BN + ReLU + max-pool blocks (28 -> 14 -> 7 -> 3), then one linear layer.
+
+    Small enough for ~10k images/s of training on 2 CPU cores, BatchNorm so it
+    takes the large learning rates of a one-cycle schedule.
+    """
+    layers, channels = [], 1
+    for width in widths:
+        layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(), nn.MaxPool2d(2)]
+        channels = width
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 3 * 3, num_classes))

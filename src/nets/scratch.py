@@ -46,3 +46,26 @@ class Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x @ self.W + self.b
+
+
+
+def softplus(z: torch.Tensor) -> torch.Tensor:
+    """log(1 + exp(z)) = m + log(exp(-m) + exp(z - m)) for any m; m = max(z, 0) keeps both exp() <= 1,
+    so it never overflows, and m cancels out of the gradient, which is exact even at z = 0."""
+    m = z.clamp(min=0)
+    return m + torch.log(torch.exp(-m) + torch.exp(z - m))
+
+
+def sigmoid(z: torch.Tensor) -> torch.Tensor:
+    """1 / (1 + exp(-z)), written exp(-softplus(-z)): the seed's form gives exp(1000) = inf."""
+    return torch.exp(-softplus(-z))
+
+
+def binary_cross_entropy_with_logits(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean of -[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))], from the logit z.
+
+    That is softplus(z) - y z: no log(0) even where sigmoid(z) rounds to 0 or 1
+    (the seed adds 1e-7 inside the log instead, which caps the loss of a
+    confident mistake at ~16 and zeroes its gradient).
+    """
+    return (softplus(z) - z * y).mean()

@@ -1,0 +1,107 @@
+"""Figures of the small, non-image data sets, after testing: the fitted line (regression on one
+feature), the decision regions over 2-D inputs, test points coloured by predicted label in 3-D,
+and the loss curves. Image data sets are left to TestFigures."""
+
+from pathlib import Path
+
+import torch
+from lightning.pytorch import Callback
+
+from src.callbacks.figure_io import plt, save_figure
+
+
+class SmallDataFigures(Callback):
+    def __init__(self, output_dir: str, grid_size: int = 200):
+        self.output_dir = Path(output_dir)
+        self.grid_size = grid_size
+        self.curves: dict[str, list[tuple[int, float]]] = {}
+
+    @staticmethod
+    def _applies(trainer) -> bool:
+        dm = trainer.datamodule
+        return dm is not None and len(getattr(dm, "input_shape", ())) == 1  # feature vectors, not images
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        # Lightning validates before this hook, so both losses of the epoch are in callback_metrics.
+        if not self._applies(trainer):
+            return
+        for key in ("train/loss", "val/loss"):
+            if key in trainer.callback_metrics:
+                self.curves.setdefault(key, []).append((trainer.current_epoch + 1, float(trainer.callback_metrics[key])))
+
+    @torch.no_grad()
+    def on_test_end(self, trainer, pl_module):
+        if not trainer.is_global_zero or not self._applies(trainer):
+            return
+        dm = trainer.datamodule
+        features = dm.input_shape[0]
+        figures = {}
+        if self.curves:
+            figures["figures/loss_curve"] = self.loss_figure()
+        if dm.num_classes is None and features == 1:
+            figures["figures/fitted_line"] = self.line_figure(dm, pl_module)
+        elif dm.num_classes is not None and features == 2:
+            figures["figures/decision_boundary"] = self.boundary_figure(dm, pl_module)
+        elif dm.num_classes is not None and features == 3:
+            figures["figures/test_predictions_3d"] = self.scatter_figure(dm, pl_module)
+        for tag, figure in figures.items():
+            save_figure(trainer, self.output_dir, tag, figure)
+
+    def loss_figure(self):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for key, points in self.curves.items():
+            epochs, values = zip(*points)
+            ax.plot(epochs, values, marker="o" if len(points) < 30 else None, label=key)
+        ax.set(xlabel="epoch", ylabel="loss", title="Loss per epoch")
+        ax.set_yscale("log")
+        ax.legend()
+        return fig
+
+    @staticmethod
+    def _original_x(dm, split):
+        return split.x * dm.x_std + dm.x_mean
+
+    def line_figure(self, dm, pl_module):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for split, name, colour in ((dm.data_train, "training set", "C0"), (dm.data_test, "test set", "C3")):
+            y = split.y * dm.y_std + dm.y_mean
+            ax.scatter(self._original_x(dm, split).cpu(), y.cpu(), s=18, c=colour, label=name)
+        w, b = dm.original_units(pl_module.w.cpu(), pl_module.b.cpu())
+        xs = torch.linspace(*self._range(dm, 0), 2)
+        ax.plot(xs, xs * w[0, 0] + b[0], "k-", label=f"y = {w[0, 0]:.4g} x + {b[0]:.4g}")
+        ax.set(title="Fitted line", xlabel="x", ylabel="y")
+        ax.legend()
+        return fig
+
+    def _range(self, dm, feature: int) -> tuple[float, float]:
+        x = torch.cat([self._original_x(dm, s)[:, feature] for s in (dm.data_train, dm.data_test)])
+        pad = 0.05 * float(x.max() - x.min())
+        return float(x.min()) - pad, float(x.max()) + pad
+
+    def _predict(self, dm, pl_module, x_original):
+        x = ((x_original - dm.x_mean) / dm.x_std).to(pl_module.device)
+        return pl_module.predict(pl_module(x)).cpu()
+
+    def boundary_figure(self, dm, pl_module):
+        (x0, x1), (y0, y1) = self._range(dm, 0), self._range(dm, 1)
+        gx, gy = torch.meshgrid(torch.linspace(x0, x1, self.grid_size), torch.linspace(y0, y1, self.grid_size), indexing="xy")
+        regions = self._predict(dm, pl_module, torch.stack([gx.flatten(), gy.flatten()], 1)).reshape(gx.shape)
+        fig, ax = plt.subplots(figsize=(6, 5))
+        ax.contourf(gx, gy, regions, levels=dm.num_classes - 1 if dm.num_classes > 2 else 1, alpha=0.25, cmap="RdYlGn")
+        if hasattr(pl_module, "probability"):  # logistic regression: the p = 0.5 line itself
+            x = ((torch.stack([gx.flatten(), gy.flatten()], 1) - dm.x_mean) / dm.x_std).to(pl_module.device)
+            ax.contour(gx, gy, pl_module.probability(x).cpu().reshape(gx.shape), levels=[0.5], colors="k")
+        x = self._original_x(dm, dm.data_test)
+        ax.scatter(x[:, 0], x[:, 1], c=dm.data_test.y, cmap="RdYlGn", edgecolors="k", s=30)
+        ax.set(title="Decision regions and test points (colour: true class)", xlabel="x1", ylabel="x2")
+        return fig
+
+    def scatter_figure(self, dm, pl_module):
+        x = self._original_x(dm, dm.data_test)
+        preds = self._predict(dm, pl_module, x)
+        accuracy = float((preds == dm.data_test.y).float().mean())
+        fig = plt.figure(figsize=(7, 6))
+        ax = fig.add_subplot(projection="3d")
+        ax.scatter(x[:, 0], x[:, 1], x[:, 2], c=preds, cmap="tab10" if dm.num_classes <= 10 else "tab20", s=6)
+        ax.set_title(f"Test points coloured by predicted label (accuracy {accuracy:.3f})")
+        return fig

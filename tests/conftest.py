@@ -57,7 +57,7 @@ def make_cfg(output_dir: Path, data_dir: Path, overrides=(), config_name: str = 
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
         cfg = compose(config_name, overrides=[*fast, *overrides])
     with open_dict(cfg):
-        if "download" in cfg.data:  # the image sets: never reach for the internet in tests
+        if "download" in cfg.get("data", {}):  # the image sets: never reach for the internet in tests
             cfg.data.download = False
         cfg.paths.output_dir = str(output_dir)
         cfg.paths.data_dir = str(data_dir)

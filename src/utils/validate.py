@@ -28,7 +28,7 @@ def _batches(v) -> bool:  # Lightning's limit_*_batches: a count, or a fraction 
 # The allowed values of the string options, in one place: a new choice (e.g. a CNN arch) is added here.
 CHOICES = {
     "model.impl": ("scratch", "torch"),
-    "model.arch": ("lenet", "convbn"),
+    "model.arch": ("lenet", "convbn", "fast"),
     "model.grad": ("analytic", "autograd"),
     "model.loss": ("mse", "huber"),
     "scheduler.interval": ("step", "epoch"),
@@ -49,6 +49,7 @@ RULES = {
     "data.eval_batch_size": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "data.val_fraction": (lambda v: _number(v) and 0 < v < 1, "a number in (0, 1), exclusive"),
     "data.num_workers": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
+    "data.random_shift": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
     "model.dropout": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
     "model.hidden": (lambda v: isinstance(v, list) and all(_integer(h) and h >= 1 for h in v), "a list of integers >= 1, e.g. [256]"),
     "model.z_dim": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),

@@ -6,10 +6,13 @@ The model and data settings come from the checkpoint; the figures and
 TensorBoard logs go to logs/eval/runs/<time>/.
 """
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
 from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and ${new_dir:})
+from src.utils.ddp import child_argv, hydra_job_for_ddp_children
 from src.utils.preflight import check_command_line
 from src.utils.task import import_lightning, run_task
 from src.utils.validate import validate
@@ -45,9 +48,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
-    run_task(evaluate, cfg)
+    with hydra_job_for_ddp_children():
+        run_task(evaluate, cfg)
 
 
 if __name__ == "__main__":
+    sys.argv = child_argv(sys.argv)  # a DDP child process runs its parent's job (see src/utils/ddp.py)
     check_command_line("eval")  # a bad key or value stops here, before Hydra creates any dir
     main()

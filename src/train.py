@@ -8,6 +8,7 @@
 
 import logging
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -16,6 +17,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and ${new_dir:})
+from src.utils.ddp import child_argv, hydra_job_for_ddp_children
 from src.utils.preflight import check_command_line
 from src.utils.task import import_lightning, run_task
 from src.utils.validate import validate
@@ -98,10 +100,12 @@ def train(cfg: DictConfig):
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     """Returns the best monitored value, for sweepers that optimise it."""
-    metrics, _ = run_task(train, cfg)
+    with hydra_job_for_ddp_children():
+        metrics, _ = run_task(train, cfg)
     return metrics["best_score"]
 
 
 if __name__ == "__main__":
+    sys.argv = child_argv(sys.argv)  # a DDP child process runs its parent's job (see src/utils/ddp.py)
     check_command_line("train")  # a bad key or value stops here, before Hydra creates any dir
     main()

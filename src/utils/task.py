@@ -33,6 +33,8 @@ def import_lightning():
         lambda record: not str(record.msg).startswith("💡 Tip")
     )
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # Epoch metrics are torchmetrics values, reduced across DDP ranks by compute(): sync_dist is not needed.
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\(.*sync_dist=True\)`")
     return lightning
 
 

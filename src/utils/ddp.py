@@ -1,0 +1,92 @@
+"""Lightning's DDP under Hydra: each child process runs exactly its parent's job, in the parent's run dir.
+
+Lightning's DDP launcher starts ranks 1..N-1 by re-running the original
+command line with `hydra.run.dir=<HydraConfig.run.dir>` appended
+(`_hydra_subprocess_cmd`). That breaks in two ways here:
+- in a multirun the command line still holds `-m` and the sweep, so rank 1
+  runs the whole sweep, in a sweep dir of its own, out of step with rank 0;
+- `hydra.run.dir` is `${new_dir:...}`: resolving it in a sweep job creates a
+  stray run dir.
+So, around each job, the parent points `hydra.run.dir` at the job's output
+dir and puts the job's own overrides in the environment the children inherit;
+a child (LOCAL_RANK > 0 with that variable set) replaces its command line by
+those overrides plus Lightning's `hydra.*` arguments: a single run of the same
+job in the same dir. Lightning's environment variables are cleared after each
+job, so the next job of a sweep launches its own children again.
+
+No torch import at module level: the entry points import this before checking the config.
+"""
+
+import json
+import os
+from contextlib import contextmanager
+
+JOB_OVERRIDES = "SRC_DDP_JOB_OVERRIDES"
+# Set by Lightning's launcher in the parent; left behind they make the next job of a sweep
+# believe its processes were started externally, and wait for ranks that never come.
+LAUNCHER_ENV = ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+LAUNCHER_ARGS = ("hydra.run.dir", "hydra.job.name", "hydra.output_subdir")
+
+
+def is_child(environ=os.environ) -> bool:
+    return environ.get("LOCAL_RANK", "0") != "0" and JOB_OVERRIDES in environ
+
+
+def child_argv(argv: list[str], environ=os.environ) -> list[str]:
+    """The command line a DDP child should run: its parent's job overrides, and Lightning's hydra.* arguments."""
+    if not is_child(environ):
+        return argv
+    overrides = json.loads(environ[JOB_OVERRIDES])
+    launcher_args = [a for a in argv[1:] if a.split("=", 1)[0] in LAUNCHER_ARGS]
+    return [argv[0], *overrides, *launcher_args]
+
+
+@contextmanager
+def hydra_job_for_ddp_children():
+    """Around one Hydra job in the parent process; does nothing in a child."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import read_write
+
+    if is_child() or not HydraConfig.initialized():
+        yield
+        return
+    saved = {key: os.environ.get(key) for key in (*LAUNCHER_ENV, JOB_OVERRIDES)}
+    hydra_cfg = HydraConfig.get()
+    os.environ[JOB_OVERRIDES] = json.dumps(list(hydra_cfg.overrides.task))
+    with read_write(hydra_cfg.run):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        _destroy_process_group()
+
+
+def _destroy_process_group() -> None:
+    import sys
+
+    if "torch" not in sys.modules:  # the job failed before importing it: no process group
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def exact_shards(dataset, trainer):
+    """A sampler giving each rank a disjoint part of `dataset` and, together, every sample exactly once.
+
+    For testing: Lightning's DistributedSampler pads the ranks to equal length by repeating
+    samples, which the summed metrics would count twice. (Testing does not go through the
+    DDP wrapper, so ranks may run different numbers of batches.) None outside DDP.
+    """
+    if trainer is None or trainer.world_size < 2:
+        return None
+    from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+    return UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size, rank=trainer.global_rank,
+                                        shuffle=False)

@@ -1,0 +1,117 @@
+"""Lightning DDP on 2 CPU processes (gloo) from `python -m src.train`, as a single run and in a multirun:
+one output dir per job, each rank on its own shard, the test set seen once in full, metrics reduced."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch import Callback
+
+from src.data.idx import write_idx
+from src.data.mnist_datamodule import MNISTDataModule
+from src.utils.ddp import child_argv
+from src.utils.resolvers import PROJECT_ROOT
+from tests.conftest import FAST, write_tiny_dataset
+
+N_TEST = 41  # odd: a padding sampler would test one image twice on 2 ranks
+DDP = ["trainer=ddp", "trainer.devices=2", "model=mlp", "logger=csv",
+       "+callbacks.probe._target_=tests.test_ddp.ShardProbe", "+callbacks.probe.output_dir=${paths.output_dir}"]
+
+
+def fingerprints(x: torch.Tensor) -> list[str]:
+    return [hashlib.sha1(image.numpy().tobytes()).hexdigest()[:16] for image in x]
+
+
+class ShardProbe(Callback):
+    """Writes probe_rank<r>.json: the images this rank trained on in epoch 0 and tested on."""
+
+    def __init__(self, output_dir: str):
+        self.output_dir = Path(output_dir)
+        self.train, self.test = [], []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == 0:
+            self.train += fingerprints(batch[0])
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        self.test += fingerprints(batch[0])
+
+    def on_test_end(self, trainer, pl_module):
+        (self.output_dir / f"probe_rank{trainer.global_rank}.json").write_text(json.dumps({
+            "world_size": trainer.world_size, "lr": pl_module.hparams.optim["lr"], "train": self.train,
+            "test": self.test, "test_confusion_total": int(pl_module.test_confusion.sum()),
+        }))
+
+
+@pytest.fixture(scope="module")
+def odd_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("odd_data")
+    write_tiny_dataset(root, "MNIST")
+    g = torch.Generator().manual_seed(7)
+    labels = torch.arange(N_TEST) % 10
+    write_idx(root / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz", torch.randint(0, 255, (N_TEST, 28, 28), generator=g))
+    write_idx(root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz", labels)
+    return root
+
+
+def _train_and_test_images(data_dir: Path):
+    dm = MNISTDataModule(data_dir=str(data_dir), download=False)
+    dm.setup()
+    return set(fingerprints(dm.data_train.x)), fingerprints(dm.data_test.x)
+
+
+def _check_job(job_dir: Path, data_dir: Path, lr: float) -> None:
+    train_images, test_images = _train_and_test_images(data_dir)
+    probes = [json.loads((job_dir / f"probe_rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(p["world_size"] == 2 and p["lr"] == lr for p in probes)  # both ranks ran this job
+    # Each rank trained on its own half of the training set.
+    a, b = (set(p["train"]) for p in probes)
+    assert len(a) == len(b) == len(train_images) // 2 and not a & b and a | b == train_images
+    # Every test image exactly once, and the metrics of both ranks reduced over all of them.
+    assert sorted(probes[0]["test"] + probes[1]["test"]) == sorted(test_images)
+    assert all(p["test_confusion_total"] == N_TEST for p in probes)
+    # One set of checkpoints (rank 0 writes them), one log per process, no dirs of the child's own.
+    assert sorted(p.name for p in (job_dir / "checkpoints").iterdir()) == ["epoch_000.ckpt", "last.ckpt"]
+    assert {"train.log", "train_ddp_process_1.log", ".hydra"} <= {p.name for p in job_dir.iterdir()}
+    assert "test/acc" in (job_dir / "csv" / "metrics.csv").read_text()
+
+
+def _run(args, data_dir: Path, flags=()):
+    env = {**os.environ, "DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "src.train", *flags, *FAST, *DDP, *args], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_ddp_single_run_has_one_dir_shards_the_training_set_and_tests_every_image_once(odd_data, tmp_path):
+    _run([f"paths.log_dir={tmp_path}", "optim.lr=0.003"], odd_data)
+    assert [p.name for p in (tmp_path / "train").iterdir()] == ["runs"]
+    [run_dir] = (tmp_path / "train" / "runs").iterdir()
+    _check_job(run_dir, odd_data, 0.003)
+
+
+@pytest.mark.slow
+def test_ddp_multirun_runs_each_job_once_in_its_own_dir(odd_data, tmp_path):
+    _run([f"paths.log_dir={tmp_path}", "optim.lr=0.001,0.002"], odd_data, flags=["-m"])
+    assert [p.name for p in (tmp_path / "train").iterdir()] == ["multiruns"]  # no stray run dir
+    [sweep] = (tmp_path / "train" / "multiruns").iterdir()
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    for job, lr in (("0", 0.001), ("1", 0.002)):
+        _check_job(sweep / job, odd_data, lr)
+
+
+def test_a_ddp_child_runs_its_parents_job_not_the_sweep():
+    argv = ["src/train.py", "-m", "optim.lr=0.1,0.2", "model=mlp",
+            'hydra.run.dir="/logs/m/1"', "hydra.job.name=train_ddp_process_1", "hydra.output_subdir=null"]
+    env = {"LOCAL_RANK": "1", "SRC_DDP_JOB_OVERRIDES": json.dumps(["optim.lr=0.2", "model=mlp"])}
+    assert child_argv(argv, env) == ["src/train.py", "optim.lr=0.2", "model=mlp", 'hydra.run.dir="/logs/m/1"',
+                                     "hydra.job.name=train_ddp_process_1", "hydra.output_subdir=null"]
+    assert child_argv(argv, {"LOCAL_RANK": "0", **{k: v for k, v in env.items() if k != "LOCAL_RANK"}}) == argv
+    assert child_argv(argv, {"LOCAL_RANK": "1"}) == argv  # started by torchrun/SLURM, not by a Hydra job

@@ -18,7 +18,7 @@ def test_the_groups_hold_what_the_readme_promises():
     assert have["optim"] == {"sgd", "sgdm", "adam", "nadam", "adamw", "sgd_scratch"}
     assert have["scheduler"] == {"none", "step", "exponential", "warmup_cosine"}
     assert have["accelerator"] == {"cpu", "gpu", "auto"}
-    assert have["trainer"] == {"default", "ddp"}
+    assert have["trainer"] == {"default", "ddp", "slurm"}
     assert have["logger"] == {"tensorboard", "csv", "none"}
     assert {"seed000_lenet", "seed002_convbn", "seed004_mlp", "seed001_softmax", "seed000_vae", "vae_mnist"} <= have["experiment"]
 

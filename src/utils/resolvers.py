@@ -27,4 +27,6 @@ def new_dir(parent: str) -> str:
 
 
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
-OmegaConf.register_new_resolver("new_dir", new_dir, replace=True)
+# use_cache: the answer is kept in the config itself, so a pickled config (submitit sends one to
+# every SLURM task) names the same dir instead of creating a new one.
+OmegaConf.register_new_resolver("new_dir", new_dir, replace=True, use_cache=True)

@@ -43,7 +43,7 @@ class ShardProbe(Callback):
 
     def on_test_end(self, trainer, pl_module):
         (self.output_dir / f"probe_rank{trainer.global_rank}.json").write_text(json.dumps({
-            "world_size": trainer.world_size, "lr": pl_module.hparams.optim["lr"], "train": self.train,
+            "world_size": trainer.world_size, "val_fraction": trainer.datamodule.hparams.val_fraction, "train": self.train,
             "test": self.test, "test_confusion_total": int(pl_module.test_confusion.sum()),
         }))
 
@@ -59,16 +59,16 @@ def odd_data(tmp_path_factory) -> Path:
     return root
 
 
-def _train_and_test_images(data_dir: Path):
-    dm = MNISTDataModule(data_dir=str(data_dir), download=False)
+def _train_and_test_images(data_dir: Path, val_fraction: float):
+    dm = MNISTDataModule(data_dir=str(data_dir), download=False, val_fraction=val_fraction)
     dm.setup()
     return set(fingerprints(dm.data_train.x)), fingerprints(dm.data_test.x)
 
 
-def _check_job(job_dir: Path, data_dir: Path, lr: float) -> None:
-    train_images, test_images = _train_and_test_images(data_dir)
+def _check_job(job_dir: Path, data_dir: Path, val_fraction: float) -> None:
+    train_images, test_images = _train_and_test_images(data_dir, val_fraction)
     probes = [json.loads((job_dir / f"probe_rank{r}.json").read_text()) for r in (0, 1)]
-    assert all(p["world_size"] == 2 and p["lr"] == lr for p in probes)  # both ranks ran this job
+    assert all(p["world_size"] == 2 and p["val_fraction"] == val_fraction for p in probes)  # both ran this job
     # Each rank trained on its own half of the training set.
     a, b = (set(p["train"]) for p in probes)
     assert len(a) == len(b) == len(train_images) // 2 and not a & b and a | b == train_images
@@ -81,30 +81,32 @@ def _check_job(job_dir: Path, data_dir: Path, lr: float) -> None:
     assert "test/acc" in (job_dir / "csv" / "metrics.csv").read_text()
 
 
-def _run(args, data_dir: Path, flags=()):
+def _run(args, data_dir: Path, flags=(), returncode=0):
     env = {**os.environ, "DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "src.train", *flags, *FAST, *DDP, *args], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.returncode == returncode, proc.stderr[-4000:]
     return proc
 
 
 @pytest.mark.slow
 def test_ddp_single_run_has_one_dir_shards_the_training_set_and_tests_every_image_once(odd_data, tmp_path):
-    _run([f"paths.log_dir={tmp_path}", "optim.lr=0.003"], odd_data)
+    _run([f"paths.log_dir={tmp_path}", "data.val_fraction=0.2"], odd_data)
     assert [p.name for p in (tmp_path / "train").iterdir()] == ["runs"]
     [run_dir] = (tmp_path / "train" / "runs").iterdir()
-    _check_job(run_dir, odd_data, 0.003)
+    _check_job(run_dir, odd_data, 0.2)
 
 
 @pytest.mark.slow
-def test_ddp_multirun_runs_each_job_once_in_its_own_dir(odd_data, tmp_path):
-    _run([f"paths.log_dir={tmp_path}", "optim.lr=0.001,0.002"], odd_data, flags=["-m"])
+def test_ddp_multirun_runs_each_job_once_in_its_own_dir_and_survives_a_failed_job(odd_data, tmp_path):
+    # Job 0 fails in setup on both ranks (no training data left); the sweep must go on.
+    _run([f"paths.log_dir={tmp_path}", "data.val_fraction=0.999,0.1,0.2"], odd_data, flags=["-m"], returncode=1)
     assert [p.name for p in (tmp_path / "train").iterdir()] == ["multiruns"]  # no stray run dir
     [sweep] = (tmp_path / "train" / "multiruns").iterdir()
-    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
-    for job, lr in (("0", 0.001), ("1", 0.002)):
-        _check_job(sweep / job, odd_data, lr)
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1", "2"]
+    assert "leaves no train or no validation data" in (sweep / "0" / "error.txt").read_text()
+    for job, val_fraction in (("1", 0.1), ("2", 0.2)):
+        _check_job(sweep / job, odd_data, val_fraction)
 
 
 def test_a_ddp_child_runs_its_parents_job_not_the_sweep():

@@ -11,8 +11,9 @@ So, around each job, the parent points `hydra.run.dir` at the job's output
 dir and puts the job's own overrides in the environment the children inherit;
 a child (LOCAL_RANK > 0 with that variable set) replaces its command line by
 those overrides plus Lightning's `hydra.*` arguments: a single run of the same
-job in the same dir. Lightning's environment variables are cleared after each
-job, so the next job of a sweep launches its own children again.
+job in the same dir. After each job the parent waits for its children and clears
+Lightning's environment variables, so the next job of a sweep launches its own
+children again, and a failed job does not end the sweep.
 
 No torch import at module level: the entry points import this before checking the config.
 """
@@ -58,12 +59,38 @@ def hydra_job_for_ddp_children():
     try:
         yield
     finally:
+        _settle_children()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
         _destroy_process_group()
+
+
+def _settle_children(timeout: float = 60) -> None:
+    """Once a job is over: detach Lightning's watcher from the job's child processes, then wait for them.
+
+    Lightning's `_ChildProcessObserver` thread SIGKILLs the main process as soon as a child exits
+    with an error: right for one run (rank 0 would wait for it forever), but in a sweep a job that
+    failed on every rank would take the remaining jobs down with it. A child still running after
+    `timeout` (e.g. waiting for a rank 0 that failed) is killed.
+    """
+    import subprocess
+    import threading
+
+    for thread in threading.enumerate():
+        watched = getattr(thread, "_child_processes", None)
+        if thread.name != "child-process-observer" or not isinstance(watched, list):
+            continue
+        children = list(watched)
+        watched.clear()  # the observer sees no children left and stops
+        for child in children:
+            try:
+                child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 def _destroy_process_group() -> None:

@@ -25,6 +25,8 @@ EXPERIMENTS = {
     "seed004_clusters_softmax": "test_predictions_3d.png",
     "seed004_xor_softmax": "test_predictions_3d.png",
     "seed004_xor_mlp": "test_predictions_3d.png",
+    "clusters_softmax_standardized": "test_predictions_3d.png",
+    "xor_mlp_standardized": "test_predictions_3d.png",
 }
 
 

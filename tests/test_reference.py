@@ -1,0 +1,22 @@
+"""scripts/reference.py: scikit-learn's baselines on the project's own splits."""
+
+import subprocess
+import sys
+
+from src.utils.resolvers import PROJECT_ROOT
+
+
+def run_reference(*overrides) -> str:
+    proc = subprocess.run([sys.executable, "scripts/reference.py", *overrides], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_reference_classifiers_and_least_squares():
+    out = run_reference("data=blobs")
+    assert "BlobsDataModule: 100 training and 100 test rows" in out
+    assert out.count("test accuracy") == 4
+    out = run_reference("data=linear")
+    mse = float(out.split("test MSE ")[1].split(",")[0])
+    assert 5e-5 < mse < 2e-4  # the noise variance, 1e-4

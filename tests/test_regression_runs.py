@@ -114,3 +114,13 @@ def test_model_and_data_that_do_not_fit_are_refused(cfg_factory, overrides, mess
     with pytest.raises(ConfigError) as err:
         train(cfg_factory(*overrides, *QUIET))
     assert message in str(err.value)
+
+
+def test_eval_rebuilds_a_synthetic_data_set_from_the_checkpoint(cfg_factory):
+    from src.eval import evaluate
+
+    cfg = cfg_factory("model=logreg", "data=blobs", "optim.lr=0.05", "trainer.max_epochs=2", *QUIET, name="train")
+    metrics, trainer = train(cfg)
+    result = evaluate(cfg_factory(f"ckpt_path={trainer.checkpoint_callback.best_model_path}", name="eval",
+                                  config_name="eval"))
+    assert result["test/acc"] == pytest.approx(metrics["test/acc"])  # the same fresh test draw, from data_seed

@@ -1,5 +1,6 @@
 """Loading checkpoints written by src.train, safely (weights_only) and with clear errors."""
 
+import inspect
 from pathlib import Path
 
 import torch
@@ -73,4 +74,5 @@ def load_datamodule(ckpt: dict, data_dir: str):
     if "datamodule_class" not in ckpt:
         raise CheckpointError("the checkpoint does not say which data it was trained on (no datamodule_class)")
     datamodule_class = get_class(ckpt["datamodule_class"])
-    return datamodule_class(data_dir=data_dir, **ckpt["datamodule_hyper_parameters"])
+    paths = {"data_dir": data_dir} if "data_dir" in inspect.signature(datamodule_class).parameters else {}  # synthetic sets have none
+    return datamodule_class(**paths, **ckpt["datamodule_hyper_parameters"])

@@ -29,10 +29,10 @@ CONF_DIR = PROJECT_ROOT / "conf"
 def check_command_line(config_name: str, argv: list[str] | None = None) -> None:
     """Exit with one clear message if a job of this command line has a bad key or value."""
     argv = sys.argv[1:] if argv is None else argv
+    in_sweep = get_args_parser().parse_known_args(argv)[0].multirun
     try:
-        jobs = job_overrides(argv)
-        for overrides in jobs:
-            check_job(config_name, overrides, in_sweep="-m" in argv or "--multirun" in argv)
+        for overrides in job_overrides(argv):
+            check_job(config_name, overrides, in_sweep)
     except ConfigError as e:
         print(f"Error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -7,7 +7,9 @@ Both train the same network with the same optimizer, batch size and data
 (the project's in-memory training split), in this one process. The project
 side is `src.train.train` with the configured logger and callbacks (progress
 bar, checkpoints, metrics, TensorBoard) on; the loop side is the textbook loop
-with no logging at all. The loop runs before and after the project (a second
+with no logging at all. Between them, a bare LightningModule (the same network,
+loss and optimizer, no metrics, callbacks or logger) on a bare Trainer shows
+Lightning's own fixed cost per step. The loop runs before and after the project (a second
 pass is faster: warm caches and allocator), and the first epoch of every run
 is dropped as warm-up. Interference on a shared machine only ever adds time,
 so the ratio compares the fastest epochs (medians are printed beside them).
@@ -58,6 +60,34 @@ def tight_loop(cfg, datamodule, epochs: int) -> list[dict[str, float]]:
     return history
 
 
+def bare_lightning(cfg, datamodule, epochs: int) -> list[dict[str, float]]:
+    import lightning as L
+
+    from src.callbacks.epoch_timer import EpochTimer
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, datamodule)
+
+    class Bare(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = model.net
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return model.loss_fn(self.net(x), y)
+
+        def configure_optimizers(self):
+            return instantiate(cfg.optim, params=self.parameters())
+
+    timer = EpochTimer()
+    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, callbacks=[timer],
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        limit_val_batches=0)
+    trainer.fit(Bare(), train_dataloaders=datamodule.train_dataloader())
+    return timer.history
+
+
 def epochs(histories, key):
     return [h[key] for history in histories for h in (history[1:] or history)]  # drop warm-up epochs
 
@@ -81,13 +111,14 @@ def main():
     loop_before = tight_loop(cfg, datamodule, args.epochs)
     _, trainer = train(cfg)
     timer = next(c for c in trainer.callbacks if type(c).__name__ == "EpochTimer")
+    bare = [bare_lightning(cfg, datamodule, args.epochs)]
     project, loop = [timer.history], [loop_before, tight_loop(cfg, datamodule, args.epochs)]
 
     samples = project[0][-1]["samples"]
     print(f"\n{cfg.model._target_.rsplit('.', 1)[-1]} on {cfg.data.name}: {samples} training samples, "
           f"batch {cfg.data.batch_size}, {args.epochs} epochs, loop run twice; epoch 1 of each run dropped")
     print(f"{'':22}{'best s/epoch':>13}{'samples/s':>11}{'median s':>10}{'val s':>8}")
-    for name, h in (("project (src.train)", project), ("plain PyTorch loop", loop)):
+    for name, h in (("project (src.train)", project), ("bare LightningModule", bare), ("plain PyTorch loop", loop)):
         t = min(epochs(h, "train_s"))
         print(f"{name:22}{t:13.3f}{samples / t:11.0f}{statistics.median(epochs(h, 'train_s')):10.3f}"
               f"{min(epochs(h, 'val_s')):8.3f}")
@@ -95,6 +126,7 @@ def main():
     medians = {name: statistics.median(epochs(h, "train_s")) for name, h in (("project", project), ("loop", loop))}
     print(f"ratio project/loop: {best['project'] / best['loop']:.3f} (best epochs), "
           f"{medians['project'] / medians['loop']:.3f} (medians)")
+    print(f"ratio bare LightningModule/loop: {min(epochs(bare, 'train_s')) / best['loop']:.3f} (best epochs)")
 
 
 if __name__ == "__main__":

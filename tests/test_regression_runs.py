@@ -124,3 +124,18 @@ def test_eval_rebuilds_a_synthetic_data_set_from_the_checkpoint(cfg_factory):
     result = evaluate(cfg_factory(f"ckpt_path={trainer.checkpoint_callback.best_model_path}", name="eval",
                                   config_name="eval"))
     assert result["test/acc"] == pytest.approx(metrics["test/acc"])  # the same fresh test draw, from data_seed
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (("data=salary", "data.repeat=0"), "data.repeat=0 is not allowed: must be an integer >= 1"),
+        (("data=linear", "data.true_w=[a,1]"), "data.true_w=['a', 1] is not allowed: must be a list of numbers"),
+        (("data=salary", "model.grad=numeric"), "model.grad='numeric' is not allowed: must be one of: analytic, autograd"),
+        (("data=salary", "model.loss=l1"), "model.loss='l1' is not allowed: must be one of: mse, huber"),
+    ],
+)
+def test_bad_regression_values_are_refused_before_training(cfg_factory, overrides, message):
+    with pytest.raises(ConfigError) as err:
+        train(cfg_factory("model=linreg", *overrides, *QUIET))
+    assert message in str(err.value)

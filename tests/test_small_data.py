@@ -6,7 +6,7 @@ import torch
 from src.data.in_memory import EpochShuffleSampler
 from src.data.salary import SalaryDataModule
 from src.data.synthetic import BlobsDataModule, ClustersDataModule, LinearDataModule
-from src.utils.errors import DataError
+from src.utils.errors import ConfigError, DataError
 from src.utils.resolvers import PROJECT_ROOT
 
 SALARY_CSV = PROJECT_ROOT / "data" / "Salary_Data.csv"
@@ -57,9 +57,11 @@ def test_clusters_reproduce_the_seed_split():
     assert len(counts) == 8 and ((counts >= 1200) & (counts <= 1400)).all()  # two clusters per label
 
 
-def test_clusters_refuse_an_uneven_merge():
-    with pytest.raises(ValueError, match="n_clusters=15 is not a multiple of data.merge=2"):
+def test_clusters_refuse_an_uneven_merge_and_inverted_sizes():
+    with pytest.raises(ConfigError, match="n_clusters=15 is not a multiple of data.merge=2"):
         ClustersDataModule(n_clusters=15, merge=2)
+    with pytest.raises(ConfigError, match="data.min_size=700 is above data.max_size=600"):
+        ClustersDataModule(min_size=700, max_size=600)
 
 
 def test_salary_split_and_standardisation():

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from src.data.tensor_datamodule import TensorDataModule
+from src.utils.errors import ConfigError
 
 
 class LinearDataModule(TensorDataModule):
@@ -126,7 +127,10 @@ class ClustersDataModule(TensorDataModule):
     ):
         super().__init__(batch_size, eval_batch_size, standardize, seed, repeat)
         if n_clusters % merge:
-            raise ValueError(f"data.n_clusters={n_clusters} is not a multiple of data.merge={merge}")
+            raise ConfigError(f"data.n_clusters={n_clusters} is not a multiple of data.merge={merge}: each label merges "
+                              f"the same number of clusters")
+        if min_size > max_size:
+            raise ConfigError(f"data.min_size={min_size} is above data.max_size={max_size}")
         self.save_hyperparameters(logger=False)
         self.num_classes = n_clusters // merge
         self.classes = [str(i) for i in range(self.num_classes)]

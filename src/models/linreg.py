@@ -103,18 +103,19 @@ class LinearRegression(BaseModule):
             values["params/b_error"] = float((b - dm.true_b).abs().sum())
         self.log_dict(values)
 
-    def validation_step(self, batch, batch_idx):
+    def _evaluate(self, batch, stage: str) -> None:
         x, y = batch
         pred = self(x)
-        self._update("val", pred, y, self._loss(pred, y))
+        self._update(stage, pred, y, self._loss(pred, y))
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, "val")
 
     def on_validation_epoch_end(self):
         self._log_epoch("val", ("loss", "mse"))
 
     def test_step(self, batch, batch_idx):
-        x, y = batch
-        pred = self(x)
-        self._update("test", pred, y, self._loss(pred, y))
+        self._evaluate(batch, "test")
 
     def on_test_epoch_end(self):
         self._log_epoch("test", ("loss", "mse"))

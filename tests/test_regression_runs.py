@@ -139,3 +139,19 @@ def test_bad_regression_values_are_refused_before_training(cfg_factory, override
     with pytest.raises(ConfigError) as err:
         train(cfg_factory("model=linreg", *overrides, *QUIET))
     assert message in str(err.value)
+
+
+def test_loss_curve_figure_plots_each_epoch_at_its_own_epoch(cfg_factory):
+    import csv
+
+    from src.callbacks.small_data_figures import SmallDataFigures
+
+    cfg = cfg_factory("model=logreg", "data=blobs", "optim.lr=0.05", "trainer.max_epochs=3", "logger=csv")
+    _, trainer = train(cfg)
+    curves = next(c for c in trainer.callbacks if isinstance(c, SmallDataFigures)).curves
+    logged = {"train/loss": [], "val/loss": []}
+    for row in csv.DictReader(next(Path(cfg.paths.output_dir).rglob("metrics.csv")).open()):
+        for key in logged:
+            if row.get(key):
+                logged[key].append((int(row["epoch"]) + 1, pytest.approx(float(row[key]))))
+    assert curves == logged and len(logged["train/loss"]) == len(logged["val/loss"]) == 3

@@ -21,13 +21,21 @@ class SmallDataFigures(Callback):
         dm = trainer.datamodule
         return dm is not None and len(getattr(dm, "input_shape", ())) == 1  # feature vectors, not images
 
-    def on_train_epoch_end(self, trainer, pl_module):
-        # Lightning validates before this hook, so both losses of the epoch are in callback_metrics.
-        if not self._applies(trainer):
-            return
-        for key in ("train/loss", "val/loss"):
-            if key in trainer.callback_metrics:
-                self.curves.setdefault(key, []).append((trainer.current_epoch + 1, float(trainer.callback_metrics[key])))
+    # Lightning calls a callback's epoch-end hook before the module's, so the module's
+    # train/loss of epoch e is read at the start of epoch e + 1 (or at the end of training).
+    def _record(self, trainer, key: str, epoch: int) -> None:
+        if self._applies(trainer) and key in trainer.callback_metrics and epoch > 0:
+            self.curves.setdefault(key, []).append((epoch, float(trainer.callback_metrics[key])))
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._record(trainer, "train/loss", trainer.current_epoch)
+
+    def on_train_end(self, trainer, pl_module):
+        self._record(trainer, "train/loss", trainer.current_epoch)
+
+    def on_validation_end(self, trainer, pl_module):  # after the module logged val/loss
+        if not trainer.sanity_checking:
+            self._record(trainer, "val/loss", trainer.current_epoch + 1)
 
     @torch.no_grad()
     def on_test_end(self, trainer, pl_module):

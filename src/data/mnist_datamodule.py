@@ -2,15 +2,13 @@
 
 from pathlib import Path
 
-import lightning as L
 import torch
 import torchvision
-from torch.utils.data import DataLoader
 
 from src.data.augment import random_shift
 from src.data.idx import read_idx
-from src.data.in_memory import EpochShuffleSampler, TensorSplit, keep_batch
-from src.utils.ddp import exact_shards
+from src.data.in_memory import TensorSplit
+from src.data.tensor_datamodule import TensorDataModule
 from src.utils.errors import DataError
 
 # name -> (torchvision class, human name). The class fixes the folder
@@ -25,7 +23,7 @@ SPLIT_FILES = {
 }
 
 
-class MNISTDataModule(L.LightningDataModule):
+class MNISTDataModule(TensorDataModule):
     """28x28 grey images, 10 classes; a seeded validation split carved from train."""
 
     input_shape = (1, 28, 28)
@@ -48,7 +46,8 @@ class MNISTDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         random_shift: int = 0,
     ):
-        super().__init__()
+        super().__init__(batch_size, eval_batch_size, standardize=False, seed=seed, num_workers=num_workers,
+                         pin_memory=pin_memory)
         if name not in DATASETS:
             raise ValueError(f"data.name={name!r} is unknown; allowed: {sorted(DATASETS)}")
         # data_dir is machine-specific: keep it out of the checkpoint so that
@@ -57,7 +56,6 @@ class MNISTDataModule(L.LightningDataModule):
         self.data_dir = Path(data_dir)
         self.tv_class, self.title = DATASETS[name]
         self.classes: list[str] = list(self.tv_class.classes)
-        self.data_train = self.data_val = self.data_test = None
 
     @property
     def raw_dir(self) -> Path:
@@ -124,32 +122,6 @@ class MNISTDataModule(L.LightningDataModule):
         self.data_val = TensorSplit(x[perm[:n_val]], y[perm[:n_val]])
         self.data_train = TensorSplit(x[perm[n_val:]], y[perm[n_val:]])
         self.data_test = TensorSplit(*self._load("test"))
-
-    def _loader(self, split: TensorSplit, batch_size: int, sampler=None) -> DataLoader:
-        workers = self.hparams.num_workers
-        return DataLoader(
-            split,
-            batch_size=batch_size,
-            sampler=sampler,
-            collate_fn=keep_batch,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            pin_memory=self.hparams.pin_memory,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        # After a resume Lightning draws the first batch before it calls set_epoch, so start the
-        # sampler at the epoch about to run: a resumed run then sees the batches of an uninterrupted one.
-        epoch = self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else 0
-        sampler = EpochShuffleSampler(len(self.data_train), self.hparams.seed, epoch)
-        return self._loader(self.data_train, self.hparams.batch_size, sampler)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.data_val, self.hparams.eval_batch_size)
-
-    def test_dataloader(self) -> DataLoader:
-        # Under DDP every test image is seen exactly once, on one rank (no padding).
-        return self._loader(self.data_test, self.hparams.eval_batch_size, exact_shards(self.data_test, self.trainer))
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         # Training batches only, on the device they will be used on, a whole batch per call.

@@ -1,15 +1,17 @@
-"""A DataModule for data sets small enough to build in memory at once (the regression sets)."""
+"""The base of every DataModule here: splits held in memory as tensors, batches cut from them."""
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
 from src.data.in_memory import EpochShuffleSampler, TensorSplit, keep_batch
+from src.utils.ddp import exact_shards
 
 
 class TensorDataModule(L.LightningDataModule):
-    """Subclasses implement `make_splits()` and set `input_shape` and `num_classes`
-    (None for regression, whose targets are float columns).
+    """Subclasses set `input_shape` and `num_classes` (None for regression, whose targets
+    are float columns) and either implement `make_splits()` or a `setup()` of their own
+    that fills `data_train`, `data_val` and `data_test`.
 
     `standardize` rescales each input feature (and, for regression, the target)
     to mean 0 and std 1 using the training split's statistics; `x_mean`, `x_std`,
@@ -22,19 +24,17 @@ class TensorDataModule(L.LightningDataModule):
     input_shape: tuple[int, ...]
     num_classes: int | None
 
-    def __init__(self, batch_size: int, eval_batch_size: int, standardize: bool, seed: int, repeat: int = 1):
+    def __init__(self, batch_size: int, eval_batch_size: int, standardize: bool, seed: int, repeat: int = 1,
+                 num_workers: int = 0, pin_memory: bool = False):
         super().__init__()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.standardize, self.seed, self.repeat = standardize, seed, repeat
+        self.num_workers, self.pin_memory = num_workers, pin_memory
         self.data_train = self.data_val = self.data_test = None
 
     def make_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """{"train": (x, y), "test": (x, y)} and optionally "val"; without one, validation uses train."""
         raise NotImplementedError
-
-    @property
-    def is_regression(self) -> bool:
-        return self.num_classes is None
 
     def setup(self, stage: str | None = None) -> None:
         if self.data_train is not None:
@@ -46,12 +46,12 @@ class TensorDataModule(L.LightningDataModule):
         self.y_mean, self.y_std = torch.zeros(1), torch.ones(1)
         if self.standardize:
             self.x_mean, self.x_std = x.mean(0), x.std(0)
-            if self.is_regression:
+            if self.num_classes is None:
                 self.y_mean, self.y_std = y.mean(0), y.std(0)
         scaled = {}
         for name, (x, y) in splits.items():
             x = (x - self.x_mean) / self.x_std
-            if self.is_regression:
+            if self.num_classes is None:
                 y = (y - self.y_mean) / self.y_std
             scaled[name] = TensorSplit(x, y)
         self.data_train, self.data_test = scaled["train"], scaled["test"]
@@ -63,10 +63,19 @@ class TensorDataModule(L.LightningDataModule):
         return w_orig, self.y_mean + self.y_std * b - (self.x_mean @ w_orig)
 
     def _loader(self, split: TensorSplit, batch_size: int, sampler=None) -> DataLoader:
-        return DataLoader(split, batch_size=min(batch_size, len(split)), sampler=sampler, collate_fn=keep_batch)
+        return DataLoader(
+            split,
+            batch_size=min(batch_size, len(split)),
+            sampler=sampler,
+            collate_fn=keep_batch,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=self.pin_memory,
+        )
 
     def train_dataloader(self) -> DataLoader:
-        # Start at the epoch about to run, as MNISTDataModule does, so a resumed run sees the same batches.
+        # After a resume Lightning draws the first batch before it calls set_epoch, so start the
+        # sampler at the epoch about to run: a resumed run then sees the batches of an uninterrupted one.
         epoch = self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else 0
         sampler = EpochShuffleSampler(len(self.data_train), self.seed, epoch, repeat=self.repeat)
         return self._loader(self.data_train, self.batch_size, sampler)
@@ -75,4 +84,5 @@ class TensorDataModule(L.LightningDataModule):
         return self._loader(self.data_val, self.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.data_test, self.eval_batch_size)
+        # Under DDP every test sample is seen exactly once, on one rank (no padding).
+        return self._loader(self.data_test, self.eval_batch_size, exact_shards(self.data_test, self.trainer))

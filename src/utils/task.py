@@ -1,6 +1,7 @@
 """What every entry point does around its task: error reporting and sweep behaviour."""
 
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -50,7 +51,7 @@ def run_task(task, cfg):
         return task(cfg)
     except Exception as e:
         hydra_cfg = HydraConfig.get()
-        Path(hydra_cfg.runtime.output_dir, "error.txt").write_text(traceback.format_exc())
+        Path(hydra_cfg.runtime.output_dir, _error_file()).write_text(traceback.format_exc())
         if hydra_cfg.mode == RunMode.MULTIRUN:
             log.error(f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}) failed: {e}; the sweep goes on")
             raise
@@ -58,3 +59,9 @@ def run_task(task, cfg):
             print(f"Error: {e}", file=sys.stderr)
             sys.exit(1)
         raise
+
+
+def _error_file() -> str:
+    """error.txt, or error_rank<r>.txt for the other processes of a DDP job (they share its run dir)."""
+    rank = next((os.environ[k] for k in ("RANK", "SLURM_PROCID", "LOCAL_RANK") if k in os.environ), "0")
+    return "error.txt" if rank == "0" else f"error_rank{rank}.txt"

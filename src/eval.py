@@ -42,7 +42,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     for logger in loggers:
         logger.log_hyperparams({"ckpt_path": str(cfg.ckpt_path), **ckpt["hyper_parameters"]})
     metrics = trainer.test(model, datamodule=datamodule)[0]
-    print(f"figures and logs: {cfg.paths.output_dir}")
+    if trainer.is_global_zero:
+        print(f"figures and logs: {cfg.paths.output_dir}")
     return metrics
 
 

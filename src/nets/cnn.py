@@ -40,11 +40,13 @@ def convbn(num_classes: int = 10) -> nn.Module:
     )
 
 
-def fast(num_classes: int = 10, widths: tuple[int, int, int] = (16, 32, 64)) -> nn.Module:
+def fast(num_classes: int = 10, widths: tuple[int, int, int] = (12, 24, 48)) -> nn.Module:
     """experiment=mnist_fast: three conv 3x3 + BN + ReLU + max-pool blocks (28 -> 14 -> 7 -> 3), then one linear layer.
 
-    Small enough for ~10k images/s of training on 2 CPU cores, BatchNorm so it
-    takes the large learning rates of a one-cycle schedule.
+    About 1.1 M multiply-adds per image (LeNet: 0.5 M) and 18 k weights, so an
+    epoch of MNIST trains in seconds on 2 CPU cores; BatchNorm lets it take the
+    large learning rates of a one-cycle schedule. (Widths 16-32-64 train at
+    about 60% of this speed here.)
     """
     layers, channels = [], 1
     for width in widths:

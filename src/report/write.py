@@ -54,7 +54,8 @@ def table(jobs: list[Job]) -> tuple[list[str], list[list]]:
             job.name, *(job.overrides.get(k, "") for k in keys),
             job.best(job.monitor), job.final(job.monitor), *(job.final(t) for t in val_tags),
             *(job.final(t) for t in test_tags), job.epochs, job.train_s, job.wall_s,
-            job.error or ("" if job.series else "no metrics logged (logger=none, or still running?)"),
+            job.error or ("" if job.series.get(job.monitor) else
+                          f"no {job.monitor} logged (logger=none, stopped early, or still running?)"),
         ])
     return header, rows
 

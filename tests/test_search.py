@@ -1,5 +1,7 @@
 """hparams_search=...: Hydra's Optuna sweeper over src.train, with the study stored in the sweep dir."""
 
+import csv
+import os
 import subprocess
 import sys
 
@@ -11,8 +13,9 @@ from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_override
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, LogUniformDistribution
 
+from src.report import make_report
 from src.report.read import read_job
-from tests.conftest import CONF_DIR
+from tests.conftest import CONF_DIR, write_tiny_dataset
 from tests.test_report import QUIET
 
 # The searched keys (model, optim, batch size) must not be fixed on the command line: a fixed value
@@ -70,3 +73,26 @@ def test_two_trial_search_records_best_params_and_can_be_continued(subprocess_en
     assert len(after) == 3 and [t.params for t in after[:2]] == [t.params for t in first]
     continued = OmegaConf.load(sweeps[1] / "optimization_results.yaml")
     assert continued.best_value == max(t.value for t in after)
+
+
+@pytest.mark.slow
+def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
+    # A search whose space includes a data set that is missing: those trials fail in setup.
+    (tmp_path / "conf" / "hparams_search").mkdir(parents=True)
+    (tmp_path / "conf" / "hparams_search" / "with_missing_data.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - /hparams_search/mlp_optuna\n"
+        "hydra:\n  sweeper:\n    params:\n      data: choice(mnist, fashion_mnist)\n")
+    write_tiny_dataset(tmp_path / "data", "MNIST")  # no FashionMNIST
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    (sweep,) = search(["hparams_search=with_missing_data", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+                       "hydra.sweeper.n_trials=4"], env, tmp_path / "logs")
+    study = optuna.load_study(study_name="mlp_optuna", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    states = {t.number: (t.params["data"], t.state.name) for t in study.trials}
+    assert len(states) == 4 and {"COMPLETE", "FAIL"} <= {s for _, s in states.values()}
+    for number, (data, state) in states.items():  # the sampler's seed fixes which trials drew which data
+        assert state == ("COMPLETE" if data == "mnist" else "FAIL")
+        assert (sweep / str(number) / "error.txt").exists() == (state == "FAIL")
+    assert OmegaConf.load(sweep / "optimization_results.yaml").best_params.data == "mnist"
+    make_report(sweep)
+    failed = [r for r in csv.DictReader(open(sweep / "report.csv")) if r["error"]]
+    assert failed and all("Fashion-MNIST not found" in r["error"] for r in failed)

@@ -1,6 +1,7 @@
 """python -m src.report on real sweeps and runs of src.train (tiny data, subprocesses)."""
 
 import csv
+import os
 import subprocess
 import sys
 
@@ -27,8 +28,6 @@ def read_rows(path):
 @pytest.fixture(scope="module")
 def sweep_2x2(tmp_path_factory, data_dir):
     """2 learning rates x 2 loggers (so both metric readers run), 2 epochs each."""
-    import os
-
     log_dir = tmp_path_factory.mktemp("logs")
     env = {**os.environ, "DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
     proc = run(["src.train", "-m", *QUIET, "trainer.max_epochs=2", "optim.lr=0.0001,0.5", "logger=tensorboard,csv",

@@ -47,7 +47,8 @@ class Job:
 
     @property
     def epochs(self) -> int:
-        return len(self.series.get("train/loss", []))
+        # Every model logs its train/* metrics once per epoch (train/loss, or the VAE's train/elbo, ...).
+        return len({e for tag, points in self.series.items() if tag.startswith("train/") for e, _ in points})
 
     @property
     def train_s(self) -> float | None:

@@ -104,7 +104,9 @@ def plot_curves(path: Path, jobs: list[Job]) -> None:
 
     keys, _ = varying_overrides(jobs)
     monitor = jobs[0].monitor
-    panels = [t for t in dict.fromkeys([monitor, "val/loss", "train/loss"]) if any(t in j.series for j in jobs)]
+    # The training counterpart of the monitored metric where there is no train/loss (the VAE: train/elbo).
+    train = "train/loss" if any("train/loss" in j.series for j in jobs) else monitor.replace("val/", "train/", 1)
+    panels = [t for t in dict.fromkeys([monitor, "val/loss", train]) if any(t in j.series for j in jobs)]
     if not panels:
         panels = [monitor]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)

@@ -111,3 +111,21 @@ def test_wrong_path_gives_a_clear_error(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.startswith(f"Error: {tmp_path / 'missing'} does not exist") and "Traceback" not in proc.stderr
+
+
+def test_drawn_floats_are_short_in_the_table_and_legend_but_whole_in_the_csv(tmp_path):
+    from src.report.read import Job
+    from src.report.write import label, table, varying_overrides, write_csv, write_markdown
+
+    jobs = [Job(tmp_path / str(i), {"optim.lr": lr, "data.batch_size": "12345678901", "seed": "1"},
+                series={"val/acc": [(0, acc)], "train/loss": [(0, 1.0)]})
+            for i, (lr, acc) in enumerate([("0.0024555625459022705", 0.9), ("0.01", 0.95)])]
+    jobs[1].overrides["data.batch_size"] = "64"
+    assert varying_overrides(jobs) == (["optim.lr", "data.batch_size"], {"seed": "1"})
+    assert label(jobs[0], ["optim.lr", "data.batch_size"]) == "0: optim.lr=0.002456 data.batch_size=12345678901"
+    header, rows = table(jobs)
+    assert [r[0] for r in rows] == ["1", "0"]  # the better val/acc first
+    write_markdown(tmp_path / "r.md", tmp_path, jobs, header, rows, None)
+    write_csv(tmp_path / "r.csv", header, rows)
+    assert "| 0 | 0.002456 | 12345678901 |" in (tmp_path / "r.md").read_text()
+    assert "0.0024555625459022705" in (tmp_path / "r.csv").read_text()

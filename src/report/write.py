@@ -24,7 +24,7 @@ def varying_overrides(jobs: list[Job]) -> tuple[list[str], dict[str, str]]:
 
 def label(job: Job, keys: list[str]) -> str:
     """A job's name in legends: its varying overrides, e.g. `optim=adam scheduler=step`."""
-    parts = [f"{k}={job.overrides[k]}" for k in keys if k in job.overrides]
+    parts = [f"{k}={_short(job.overrides[k])}" for k in keys if k in job.overrides]
     return f"{job.name}: {' '.join(parts)}" if parts else job.name
 
 
@@ -65,7 +65,19 @@ def _fmt(value, column: str) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.1f}" if column.endswith("_s") or abs(value) >= 100 else f"{value:.4f}"
+    if isinstance(value, str):
+        value = _short(value)
     return str(value).replace("|", "\\|")
+
+
+def _short(text: str) -> str:
+    """An Optuna-drawn override such as optim.lr=0.0024555625459022705 as 0.002456 (the CSV keeps it whole)."""
+    if len(text) <= 8 or "." not in text:  # integers and short values stay as typed
+        return text
+    try:
+        return f"{float(text):.4g}"
+    except ValueError:
+        return text
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -85,7 +97,7 @@ def write_markdown(path: Path, source: Path, jobs: list[Job], header: list[str],
     if shared:
         lines += ["Shared by every job: `" + " ".join(f"{k}={v}" for k, v in shared.items()) + "`", ""]
     if search and "best_params" in search:
-        params = " ".join(f"{k}={v}" for k, v in search["best_params"].items())
+        params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in search["best_params"].items())
         lines += [f"Optuna search: best value {search['best_value']:.4f} with `{params}` "
                   f"(optimization_results.yaml; the whole study, including earlier continued runs).", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
@@ -111,10 +123,11 @@ def plot_curves(path: Path, jobs: list[Job]) -> None:
         panels = [monitor]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
     for ax, tag in zip(axes[0], panels):
-        for job in jobs:
+        for i, job in enumerate(jobs):
             points = job.series.get(tag)
             if points:
                 ax.plot([e + 1 for e, _ in points], [v for _, v in points], marker="." if len(points) < 30 else None,
+                        linestyle=("-", "--", ":")[i // 10 % 3],  # the colour cycle has 10 colours
                         label=label(job, keys))
         ax.set_title(tag)
         ax.set_xlabel("epoch")

@@ -65,12 +65,13 @@ def test_two_trial_search_records_best_params_and_can_be_continued(subprocess_en
     for t in first:
         assert t.value == pytest.approx(read_job(sweep / str(t.number)).best("val/acc"))
 
-    # Continue the same study from a new search: one more trial joins the two.
-    sweeps = search(["hparams_search=cnn_optuna", "hydra.sweeper.n_trials=1",
+    # Continue the same study from a new search (a new seed: the same one would redraw trial 0).
+    sweeps = search(["hparams_search=cnn_optuna", "hydra.sweeper.n_trials=1", "hydra.sweeper.sampler.seed=2",
                      f"hydra.sweeper.storage=sqlite:///{sweep / 'optuna.db'}"], subprocess_env, tmp_path)
     assert len(sweeps) == 2 and not (sweeps[1] / "optuna.db").exists()
     after = trials(sweep / "optuna.db")
     assert len(after) == 3 and [t.params for t in after[:2]] == [t.params for t in first]
+    assert after[2].params not in [t.params for t in first]
     continued = OmegaConf.load(sweeps[1] / "optimization_results.yaml")
     assert continued.best_value == max(t.value for t in after)
 

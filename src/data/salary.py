@@ -44,13 +44,9 @@ class SalaryDataModule(TensorDataModule):
         csv_path: str,
         n_train: int = 20,
         split_seed: int = 0,
-        batch_size: int = 20,
-        eval_batch_size: int = 30,
-        standardize: bool = False,
-        seed: int = 0,
-        repeat: int = 1,
+        **loader,  # TensorDataModule's batch_size, eval_batch_size, standardize, seed, repeat
     ):
-        super().__init__(batch_size, eval_batch_size, standardize, seed, repeat)
+        super().__init__(**loader)
         self.save_hyperparameters(ignore=["csv_path"], logger=False)
         self.csv_path = Path(csv_path)
 

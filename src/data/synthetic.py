@@ -11,7 +11,10 @@ from src.utils.errors import ConfigError
 
 
 class LinearDataModule(TensorDataModule):
-    """d2l's y = X true_w + true_b + N(0, noise_std) with X ~ N(0, 1); validation and test are fresh draws."""
+    """d2l's y = X true_w + true_b + N(0, noise_std) with X ~ N(0, 1); validation and test are fresh draws.
+
+    Here and below, `**loader` are TensorDataModule's batch_size, eval_batch_size, standardize, seed, repeat.
+    """
 
     num_classes = None
 
@@ -23,13 +26,9 @@ class LinearDataModule(TensorDataModule):
         n_eval: int = 1000,
         noise_std: float = 0.01,
         data_seed: int = 0,
-        batch_size: int = 10,
-        eval_batch_size: int = 1000,
-        standardize: bool = False,
-        seed: int = 0,
-        repeat: int = 1,
+        **loader,
     ):
-        super().__init__(batch_size, eval_batch_size, standardize, seed, repeat)
+        super().__init__(**loader)
         true_w = [float(v) for v in true_w]  # a plain list: Hydra passes a ListConfig, which checkpoints can't hold
         self.save_hyperparameters(logger=False)
         self.true_w = torch.tensor(true_w).unsqueeze(1)
@@ -60,13 +59,9 @@ class BlobsDataModule(TensorDataModule):
         center: float = 2.0,
         std: float = 1.0,
         data_seed: int = 0,
-        batch_size: int = 10,
-        eval_batch_size: int = 1000,
-        standardize: bool = False,
-        seed: int = 0,
-        repeat: int = 1,
+        **loader,
     ):
-        super().__init__(batch_size, eval_batch_size, standardize, seed, repeat)
+        super().__init__(**loader)
         self.save_hyperparameters(logger=False)
 
     def make_splits(self):
@@ -119,13 +114,9 @@ class ClustersDataModule(TensorDataModule):
         max_size: int = 700,
         train_fraction: float = 0.8,
         data_seed: int = 9603602,
-        batch_size: int = 20,
-        eval_batch_size: int = 2000,
-        standardize: bool = False,
-        seed: int = 0,
-        repeat: int = 1,
+        **loader,
     ):
-        super().__init__(batch_size, eval_batch_size, standardize, seed, repeat)
+        super().__init__(**loader)
         if n_clusters % merge:
             raise ConfigError(f"data.n_clusters={n_clusters} is not a multiple of data.merge={merge}: each label merges "
                               f"the same number of clusters")

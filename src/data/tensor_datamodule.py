@@ -24,8 +24,8 @@ class TensorDataModule(L.LightningDataModule):
     input_shape: tuple[int, ...]
     num_classes: int | None
 
-    def __init__(self, batch_size: int, eval_batch_size: int, standardize: bool, seed: int, repeat: int = 1,
-                 num_workers: int = 0, pin_memory: bool = False):
+    def __init__(self, batch_size: int = 32, eval_batch_size: int = 1000, standardize: bool = False, seed: int = 0,
+                 repeat: int = 1, num_workers: int = 0, pin_memory: bool = False):
         super().__init__()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.standardize, self.seed, self.repeat = standardize, seed, repeat

@@ -46,6 +46,7 @@ class LinearRegression(BaseModule):
         self.b = nn.Parameter(torch.full((1,), float(init_b)))
         self.metrics = nn.ModuleDict(self.mean_metrics(STAGES, ["loss", "mse"]))
         self.optimum_mse = None  # of the training split, in original units; set in on_fit_start
+        self.y_scale = 1.0  # squared std the targets were divided by: MSE x this = MSE in the data's units
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return linreg.predict(x, self.w, self.b)
@@ -53,14 +54,14 @@ class LinearRegression(BaseModule):
     def _loss(self, pred, y):
         return linreg.loss(pred, y, self.hparams.loss, self.hparams.delta)
 
-    def _y_scale(self) -> float:
-        """Squared std the targets were divided by: MSE x this = MSE in the data's units."""
-        return float(self.trainer.datamodule.y_std.item() ** 2)
+    def setup(self, stage: str) -> None:
+        # Lightning sets up the DataModule first; read its scale once, not on every step.
+        self.y_scale = float(self.trainer.datamodule.y_std.item() ** 2)
 
     def on_fit_start(self):
         train = self.trainer.datamodule.data_train
         w, b = linreg.least_squares(train.x, train.y)
-        self.optimum_mse = float(((linreg.predict(train.x, w, b) - train.y) ** 2).mean()) * self._y_scale()
+        self.optimum_mse = float(((linreg.predict(train.x, w, b) - train.y) ** 2).mean()) * self.y_scale
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -84,7 +85,7 @@ class LinearRegression(BaseModule):
 
     def _update(self, stage, pred, y, loss):
         self.metrics[f"{stage}_loss"].update(loss, weight=len(y))
-        self.metrics[f"{stage}_mse"].update(((pred - y) ** 2).mean() * self._y_scale(), weight=len(y))
+        self.metrics[f"{stage}_mse"].update(((pred - y) ** 2).mean() * self.y_scale, weight=len(y))
 
     def on_train_epoch_end(self):
         scheduler = self.lr_schedulers()
@@ -94,7 +95,7 @@ class LinearRegression(BaseModule):
         self.metrics["train_mse"].reset()  # replaced by the exact value at the epoch's end:
         dm = self.trainer.datamodule
         with torch.no_grad():
-            mse = float(((self(dm.data_train.x) - dm.data_train.y) ** 2).mean()) * self._y_scale()
+            mse = float(((self(dm.data_train.x) - dm.data_train.y) ** 2).mean()) * self.y_scale
         values = {"train/mse": mse, "train/optimum_mse": self.optimum_mse, "train/gap": mse - self.optimum_mse,
                   "train/gap_rel": (mse - self.optimum_mse) / self.optimum_mse if self.optimum_mse > 0 else float("nan")}
         if hasattr(dm, "true_w"):

@@ -1,22 +1,25 @@
-"""Seconds per epoch and samples/s of the project's training next to a plain-PyTorch loop.
+"""Seconds per epoch and samples/s of the project's training next to a bare LightningModule and a plain loop.
 
-    python scripts/benchmark.py model=mlp data=fashion_mnist        # the seed MLP
-    python scripts/benchmark.py model=cnn --epochs 2                # LeNet on MNIST
+    python scripts/benchmark.py model=mlp data=fashion_mnist optim=sgd     # the seed MLP
+    python scripts/benchmark.py experiment=mnist_fast accelerator=gpu     # the fast recipe on a GPU
 
-Both train the same network with the same optimizer, batch size and data
-(the project's in-memory training split), in this one process. The project
-side is `src.train.train` with the configured logger and callbacks (progress
-bar, checkpoints, metrics, TensorBoard) on; the loop side is the textbook loop
-with no logging at all. Between them, a bare LightningModule (the same network,
-loss and optimizer, no metrics, callbacks or logger) on a bare Trainer shows
-Lightning's own fixed cost per step. The loop runs before and after the project (a second
-pass is faster: warm caches and allocator), and the first epoch of every run
-is dropped as warm-up. Interference on a shared machine only ever adds time,
-so the ratio compares the fastest epochs (medians are printed beside them).
-Validation is timed apart.
+All three train the same network with the same optimizer, schedule, batch
+size, augmentation and precision, on the configured accelerator, from the
+project's in-memory training split (on the GPU: held on the GPU), in this one
+process. The project side is `src.train.train` with the configured logger and
+callbacks (progress bar, checkpoints, metrics, TensorBoard) on. The bare
+LightningModule has the same network, loss, optimizer and schedule and the
+project's DataModule, but no metrics, callbacks or logger, on a bare Trainer:
+Lightning's own fixed cost per step. The plain loop is the textbook loop with
+no logging at all. The loop runs before and after the others (a second pass
+is faster: warm caches and allocator), and the first epoch of every run is
+dropped as warm-up. Interference on a shared machine only ever adds time, so
+the ratios compare the fastest epochs (medians are printed beside them).
+Validation is timed apart. Prints one line `RESULT {json}` last, for scripts.
 """
 
 import argparse
+import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -25,38 +28,65 @@ from time import perf_counter
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
+from src.data.augment import random_shift
+from src.models.base import BaseModule
 from src.train import train
 from src.utils.instantiate import build_model
 from src.utils.resolvers import PROJECT_ROOT
 
 
-def tight_loop(cfg, datamodule, epochs: int) -> list[dict[str, float]]:
+def _sync(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return perf_counter()
+
+
+def _autocast(cfg, device: torch.device):
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(str(cfg.trainer.precision))
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def tight_loop(cfg, datamodule, epochs: int, device: torch.device) -> list[dict[str, float]]:
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, datamodule)
-    net, loss_fn = model.net, model.loss_fn
-    optimizer = instantiate(cfg.optim, params=net.parameters())
-    x, y = datamodule.data_train.x, datamodule.data_train.y
-    xv, yv = datamodule.data_val.x, datamodule.data_val.y
+    net, loss_fn = model.net.to(device), model.loss_fn
+    x, y = datamodule.data_train.x.to(device), datamodule.data_train.y.to(device)
+    xv, yv = datamodule.data_val.x.to(device), datamodule.data_val.y.to(device)
     bs, ebs = cfg.data.batch_size, cfg.data.eval_batch_size
+    shift, fill = cfg.data.get("random_shift", 0), getattr(datamodule, "background", 0.0)
+    optimizer = instantiate(cfg.optim, params=net.parameters())
+    scheduler, per_step = None, False
+    if cfg.scheduler:
+        sched_cfg = OmegaConf.to_container(cfg.scheduler, resolve=True)
+        per_step = sched_cfg.pop("interval", "epoch") == "step"
+        if sched_cfg.get("total_steps", 0) is None:
+            sched_cfg["total_steps"] = epochs * -(-len(y) // bs)
+        scheduler = instantiate(sched_cfg, optimizer=optimizer)
     history = []
     for _ in range(epochs):
-        start = perf_counter()
+        start = _sync(device)
         net.train()
-        perm = torch.randperm(len(y))
+        perm = torch.randperm(len(y), device=device)
         for i in range(0, len(y), bs):
             idx = perm[i : i + bs]
-            loss = loss_fn(net(x[idx]), y[idx])
+            xb = random_shift(x[idx], shift, fill) if shift else x[idx]
+            with _autocast(cfg, device):
+                loss = loss_fn(net(xb), y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        train_s = perf_counter() - start
+            if per_step:
+                scheduler.step()
+        if scheduler is not None and not per_step:
+            scheduler.step()
+        train_s = _sync(device) - start
         start = perf_counter()
         net.eval()
-        with torch.no_grad():
+        with torch.no_grad(), _autocast(cfg, device):
             correct = sum(int((net(xv[i : i + ebs]).argmax(1) == yv[i : i + ebs]).sum()) for i in range(0, len(yv), ebs))
-        history.append({"train_s": train_s, "val_s": perf_counter() - start, "samples": len(y), "val_acc": correct / len(yv)})
+        history.append({"train_s": train_s, "val_s": _sync(device) - start, "samples": len(y), "val_acc": correct / len(yv)})
     return history
 
 
@@ -71,20 +101,20 @@ def bare_lightning(cfg, datamodule, epochs: int) -> list[dict[str, float]]:
     class Bare(L.LightningModule):
         def __init__(self):
             super().__init__()
+            self.save_hyperparameters({"optim": model.hparams.optim, "scheduler": model.hparams.scheduler})
             self.net = model.net
 
         def training_step(self, batch, batch_idx):
             x, y = batch
             return model.loss_fn(self.net(x), y)
 
-        def configure_optimizers(self):
-            return instantiate(cfg.optim, params=self.parameters())
+        configure_optimizers = BaseModule.configure_optimizers  # the same optimizer and schedule
 
     timer = EpochTimer()
-    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, callbacks=[timer],
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        limit_val_batches=0)
-    trainer.fit(Bare(), train_dataloaders=datamodule.train_dataloader())
+    trainer = L.Trainer(max_epochs=epochs, accelerator=cfg.trainer.accelerator, devices=1,
+                        precision=cfg.trainer.precision, logger=False, callbacks=[timer], enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(Bare(), datamodule=datamodule)  # the project's batches, on the device, with its shifts
     return timer.history
 
 
@@ -104,29 +134,36 @@ def main():
     with open_dict(cfg):
         cfg.paths.output_dir = str(out)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; output in {out}")
-    datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    loop_before = tight_loop(cfg, datamodule, args.epochs)
-    _, trainer = train(cfg)
+    _, trainer = train(cfg)  # first: it resolves the accelerator, and the data it loads is reused below
+    device = trainer.strategy.root_device
     timer = next(c for c in trainer.callbacks if type(c).__name__ == "EpochTimer")
+    datamodule = trainer.datamodule
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}"
+          + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "") + f"; output in {out}")
+    loop_before = tight_loop(cfg, datamodule, args.epochs, device)
     bare = [bare_lightning(cfg, datamodule, args.epochs)]
-    project, loop = [timer.history], [loop_before, tight_loop(cfg, datamodule, args.epochs)]
+    project, loop = [timer.history], [loop_before, tight_loop(cfg, datamodule, args.epochs, device)]
 
     samples = project[0][-1]["samples"]
-    print(f"\n{cfg.model._target_.rsplit('.', 1)[-1]} on {cfg.data.name}: {samples} training samples, "
-          f"batch {cfg.data.batch_size}, {args.epochs} epochs, loop run twice; epoch 1 of each run dropped")
+    print(f"\n{cfg.model._target_.rsplit('.', 1)[-1]} on {cfg.data.get('name', cfg.data._target_)}: {samples} training "
+          f"samples, batch {cfg.data.batch_size}, {args.epochs} epochs, precision {cfg.trainer.precision}, loop run "
+          f"twice; epoch 1 of each run dropped")
     print(f"{'':22}{'best s/epoch':>13}{'samples/s':>11}{'median s':>10}{'val s':>8}")
-    for name, h in (("project (src.train)", project), ("bare LightningModule", bare), ("plain PyTorch loop", loop)):
+    runs = {"project": project, "bare": bare, "loop": loop}
+    for name, label in (("project", "project (src.train)"), ("bare", "bare LightningModule"), ("loop", "plain PyTorch loop")):
+        h = runs[name]
         t = min(epochs(h, "train_s"))
-        print(f"{name:22}{t:13.3f}{samples / t:11.0f}{statistics.median(epochs(h, 'train_s')):10.3f}"
+        print(f"{label:22}{t:13.3f}{samples / t:11.0f}{statistics.median(epochs(h, 'train_s')):10.3f}"
               f"{min(epochs(h, 'val_s')):8.3f}")
-    best = {name: min(epochs(h, "train_s")) for name, h in (("project", project), ("loop", loop))}
-    medians = {name: statistics.median(epochs(h, "train_s")) for name, h in (("project", project), ("loop", loop))}
-    print(f"ratio project/loop: {best['project'] / best['loop']:.3f} (best epochs), "
-          f"{medians['project'] / medians['loop']:.3f} (medians)")
-    print(f"ratio bare LightningModule/loop: {min(epochs(bare, 'train_s')) / best['loop']:.3f} (best epochs)")
+    best = {name: min(epochs(h, "train_s")) for name, h in runs.items()}
+    medians = {name: statistics.median(epochs(h, "train_s")) for name, h in runs.items()}
+    ratios = {"project/bare": best["project"] / best["bare"], "project/loop": best["project"] / best["loop"],
+              "bare/loop": best["bare"] / best["loop"]}
+    for name, value in ratios.items():
+        a, b = name.split("/")
+        print(f"ratio {name}: {value:.3f} (best epochs), {medians[a] / medians[b]:.3f} (medians)")
+    print("RESULT " + json.dumps({"device": str(device), "samples": samples, "best_s": best, "median_s": medians,
+                                  "ratios": ratios}))
 
 
 if __name__ == "__main__":

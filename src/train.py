@@ -41,7 +41,7 @@ def train(cfg: DictConfig):
         check_resumable(read_checkpoint(cfg.ckpt_path), OmegaConf.to_container(cfg.model, resolve=True), cfg.ckpt_path)
     L = import_lightning()
     from hydra.utils import instantiate
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from src.utils.instantiate import build_model, instantiate_each
@@ -50,10 +50,14 @@ def train(cfg: DictConfig):
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     model = build_model(cfg, datamodule)
+    if cfg.compile:  # in place: the checkpoint's keys stay those of the plain network
+        model.net.compile()
     loggers = instantiate_each(cfg.get("logger"))
     callbacks = instantiate_each(cfg.get("callbacks"))
     if not loggers:  # it refuses to run without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar it was told not to show
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     if cfg.ckpt_path and Path(cfg.ckpt_path).parent.name == "checkpoints":
         # Continue the checkpoints of the run being resumed: Lightning restores the best-so-far
         # only when the checkpoint folder is the same. Logs and config go to this new run dir.
@@ -62,6 +66,10 @@ def train(cfg: DictConfig):
                 callback.dirpath = os.path.realpath(Path(cfg.ckpt_path).parent)
         warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    if trainer.strategy.root_device.type == "cuda":
+        import torch
+
+        torch.set_float32_matmul_precision("high")  # TF32 matrix products (convolutions use TF32 already)
 
     hparams = OmegaConf.to_container(cfg, resolve=True)
     hparams.pop("paths", None)  # machine-specific, not hyper-parameters

@@ -4,10 +4,9 @@ import gzip
 
 import pytest
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
 
 from src.data.idx import read_idx, write_idx
-from src.data.in_memory import EpochShuffleSampler, TensorSplit, keep_batch
+from src.data.in_memory import Batches, EpochShuffleSampler, TensorSplit
 from src.data.mnist_datamodule import MNISTDataModule
 from src.utils.errors import DataError
 from tests.conftest import N_TEST, N_TRAIN
@@ -105,15 +104,16 @@ def test_epoch_shuffle_depends_only_on_seed_and_epoch():
     assert list(u) != list(t)
 
 
-def test_distributed_sampling_gives_each_rank_its_own_shard():
-    split = TensorSplit(torch.arange(40).float().unsqueeze(1), torch.arange(40))
-    seen = []
-    for rank in range(2):
-        sampler = DistributedSampler(split, num_replicas=2, rank=rank, shuffle=True, seed=0)
-        loader = DataLoader(split, batch_size=8, sampler=sampler, collate_fn=keep_batch)
-        seen.append(torch.cat([y for _, y in loader]))
-    assert len(seen[0]) == len(seen[1]) == 20
-    assert sorted(torch.cat(seen).tolist()) == list(range(40))
+@pytest.mark.parametrize("n", [40, 41])
+def test_distributed_batches_give_each_rank_its_own_shard(n):
+    split = TensorSplit(torch.arange(n).float().unsqueeze(1), torch.arange(n))
+    sampler = EpochShuffleSampler(n, seed=0)
+    padded = [torch.cat([y for _, y in Batches(split, 8, sampler, rank, 2)]) for rank in range(2)]
+    assert len(padded[0]) == len(padded[1]) == 20 + n % 2  # equal counts: DDP's collectives need them
+    assert set(torch.cat(padded).tolist()) == set(range(n))
+    exact = [torch.cat([y for _, y in Batches(split, 8, None, rank, 2, pad=False)]) for rank in range(2)]
+    assert sorted(torch.cat(exact).tolist()) == list(range(n))  # every sample once
+    assert [len(b) for b in exact] == [len(Batches(split, 1, None, r, 2, pad=False)) for r in range(2)]
 
 
 def test_missing_dataset_offline_names_dataset_folder_files_and_fix(tmp_path):
@@ -159,11 +159,11 @@ def test_shipped_mnist_is_complete():
     assert len(labels) == 10_000 and labels[:5].tolist() == [7, 2, 1, 0, 4]
 
 
-def test_worker_processes_give_the_same_batches(data_dir):
-    def batches(workers):
-        dm = MNISTDataModule(data_dir=str(data_dir), batch_size=32, download=False, num_workers=workers)
-        dm.setup()
-        return list(dm.train_dataloader())
+def test_a_checkpoint_from_before_data_device_still_loads_its_datamodule(data_dir):
+    from src.utils.checkpoint import load_datamodule
 
-    for (xa, ya), (xb, yb) in zip(batches(0), batches(1), strict=True):
-        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    old = {"datamodule_class": "src.data.mnist_datamodule.MNISTDataModule",
+           "datamodule_hyper_parameters": {"name": "mnist", "batch_size": 32, "download": False,
+                                           "num_workers": 0, "pin_memory": False}}
+    dm = load_datamodule(old, str(data_dir))
+    assert dm.batch_size == 32 and dm.device == "auto"

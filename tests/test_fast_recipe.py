@@ -19,7 +19,7 @@ from src.utils.errors import ConfigError
 def test_random_shift_moves_each_image_by_its_own_offset_within_the_limit():
     x = torch.zeros(64, 1, 9, 9)
     x[:, 0, 4, 4] = 1.0  # one lit pixel in the centre of every image
-    out = random_shift(x, 2, torch.Generator().manual_seed(0))
+    out = random_shift(x, 2, 0.0, torch.Generator().manual_seed(0))
     assert out.shape == x.shape
     offsets = set()
     for image in out[:, 0]:
@@ -32,10 +32,10 @@ def test_random_shift_moves_each_image_by_its_own_offset_within_the_limit():
 def test_random_shift_fills_with_the_background_not_wrapped_pixels():
     x = torch.full((32, 1, 6, 6), -0.42)  # the normalised 0-pixel of MNIST
     x[:, :, :, -1] = 2.8  # a bright right edge: a wrap-around would bring it to the left side
-    out = random_shift(x, 2, torch.Generator().manual_seed(1))
+    out = random_shift(x, 2, -0.42, torch.Generator().manual_seed(1))
     assert ((out == x.min()) | (out == x.max())).all()
     assert (out[:, :, :, 0] == x.min()).all()
-    assert torch.equal(random_shift(x, 0), x)
+    assert torch.equal(random_shift(x, 0, -0.42), x)
 
 
 def test_fast_net_shapes_and_size():

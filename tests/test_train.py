@@ -212,3 +212,31 @@ def test_a_diverging_loss_stops_training_with_a_clear_error(cfg_factory):
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     ckpt = torch.load(last, weights_only=True)  # intact and loadable
     assert ckpt["epoch"] == 0 and all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+
+
+def test_losses_checked_in_windows_as_on_a_gpu_still_name_the_first_bad_step(cfg_factory):
+    messages = []
+    for every in ("null", "4"):  # every step (the CPU default), and every 4 steps (as on a GPU)
+        cfg = cfg_factory("model=mlp", "optim=sgd", "optim.lr=0.05", "trainer.max_epochs=3", "logger=none",
+                          f"callbacks.finite_loss.check_every={every}",
+                          "+callbacks.boost._target_=tests.test_train.HugeLearningRateFromEpoch1", name=f"every_{every}")
+        with pytest.raises(TrainingError) as error:
+            train(cfg)
+        messages.append(str(error.value))
+        last = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+        assert last["epoch"] == 0  # nothing of the diverged epoch was saved
+    assert messages[0] == messages[1] and "at epoch 1, batch" in messages[0]
+
+
+@pytest.mark.slow
+def test_compile_trains_the_network_and_keeps_the_checkpoint_keys(cfg_factory):
+    states = {}
+    for compile_ in ("false", "true"):
+        cfg = cfg_factory("model=mlp", "logger=none", "test=false", "trainer.limit_train_batches=4",
+                          f"compile={compile_}", name=f"compile_{compile_}")
+        train(cfg)
+        states[compile_] = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt",
+                                      weights_only=True)["state_dict"]
+    assert list(states["true"]) == list(states["false"])  # net.*, not net._orig_mod.*
+    for key, value in states["false"].items():  # the same training; fused kernels round differently
+        assert torch.allclose(states["true"][key], value, atol=1e-5), key

@@ -7,12 +7,38 @@ from src.utils.errors import TrainingError
 
 
 class FiniteLoss(Callback):
+    """Checks every `check_every` steps; by default every step on the CPU and every
+    log_every_n_steps steps on a GPU, where reading the loss makes the host wait for the device.
+    Meanwhile the losses are kept (detached, on the device); they are also checked at the end of
+    each epoch, before its checkpoints. The error names the first bad step, however late it is found."""
+
+    def __init__(self, check_every: int | None = None):
+        self.check_every = check_every
+        self.window: list[tuple[torch.Tensor, int, int, int, list[float]]] = []
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None and not torch.isfinite(loss):
-            lrs = ", ".join(f"{g['lr']:.3g}" for opt in trainer.optimizers for g in opt.param_groups)
-            raise TrainingError(
-                f"the training loss became {loss.item()} at epoch {trainer.current_epoch}, batch {batch_idx} "
-                f"(global step {trainer.global_step}) with learning rate {lrs}. Lower optim.lr, or clip gradients "
-                f"(trainer.gradient_clip_val=1). The checkpoints written before this step are intact."
-            )
+        if loss is None:
+            return
+        lrs = [g["lr"] for opt in trainer.optimizers for g in opt.param_groups]
+        self.window.append((loss.detach(), trainer.current_epoch, batch_idx, trainer.global_step, lrs))
+        every = self.check_every or (1 if loss.device.type == "cpu" else trainer.log_every_n_steps)
+        if len(self.window) >= every or batch_idx + 1 >= trainer.num_training_batches:
+            self.check()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.check()
+
+    def check(self) -> None:
+        if not self.window:
+            return
+        finite = torch.isfinite(torch.stack([entry[0] for entry in self.window]))
+        window, self.window = self.window, []
+        if bool(finite.all()):  # the one read of device memory per window
+            return
+        loss, epoch, batch_idx, step, lrs = window[int((~finite).nonzero()[0])]
+        raise TrainingError(
+            f"the training loss became {loss.item()} at epoch {epoch}, batch {batch_idx} "
+            f"(global step {step}) with learning rate {', '.join(f'{lr:.3g}' for lr in lrs)}. Lower optim.lr, or "
+            f"clip gradients (trainer.gradient_clip_val=1). The checkpoints written before this step are intact."
+        )

@@ -4,18 +4,19 @@ import torch
 import torch.nn.functional as F
 
 
-def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_shift(x: torch.Tensor, max_shift: int, fill: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Translate each image of a (B, C, H, W) batch by its own random whole-pixel offset in [-max_shift, max_shift].
 
-    Pixels shifted in take the batch's minimum, i.e. the background (0 before
+    Pixels shifted in take the value `fill` (the background: 0 before
     normalisation, -mean/std after), not a wrapped-around edge. One padded copy
-    and one gather for the whole batch.
+    and one gather for the whole batch, all on x's device: `fill` is a number
+    the caller knows, since reading it off the batch would wait for the GPU.
     """
     if max_shift <= 0:
         return x
     b, _, h, w = x.shape
     m = max_shift
-    padded = F.pad(x, (m, m, m, m), value=float(x.min()))
+    padded = F.pad(x, (m, m, m, m), value=fill)
     dy = torch.randint(0, 2 * m + 1, (b, 1), generator=generator, device=x.device)
     dx = torch.randint(0, 2 * m + 1, (b, 1), generator=generator, device=x.device)
     # One gather from the flattened padded images, at each output pixel's source position.

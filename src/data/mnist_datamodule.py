@@ -42,17 +42,16 @@ class MNISTDataModule(TensorDataModule):
         std: float = 0.3081,
         download: bool = True,
         seed: int = 0,
-        num_workers: int = 0,
-        pin_memory: bool = False,
         random_shift: int = 0,
+        device: str = "auto",
     ):
-        super().__init__(batch_size, eval_batch_size, standardize=False, seed=seed, num_workers=num_workers,
-                         pin_memory=pin_memory)
+        super().__init__(batch_size, eval_batch_size, standardize=False, seed=seed, device=device)
         if name not in DATASETS:
             raise ValueError(f"data.name={name!r} is unknown; allowed: {sorted(DATASETS)}")
         # data_dir is machine-specific: keep it out of the checkpoint so that
         # `src.eval` on another machine uses its own paths.data_dir.
-        self.save_hyperparameters(ignore=["data_dir"], logger=False)
+        # device: where this machine trains, not a property of the data.
+        self.save_hyperparameters(ignore=["data_dir", "device"], logger=False)
         self.data_dir = Path(data_dir)
         self.tv_class, self.title = DATASETS[name]
         self.classes: list[str] = list(self.tv_class.classes)
@@ -122,10 +121,11 @@ class MNISTDataModule(TensorDataModule):
         self.data_val = TensorSplit(x[perm[:n_val]], y[perm[:n_val]])
         self.data_train = TensorSplit(x[perm[n_val:]], y[perm[n_val:]])
         self.data_test = TensorSplit(*self._load("test"))
+        self.background = float(x.min())  # what shifted-in pixels take: black, normalised or not
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         # Training batches only, on the device they will be used on, a whole batch per call.
         if self.hparams.random_shift and self.trainer is not None and self.trainer.training:
             x, y = batch
-            batch = random_shift(x, self.hparams.random_shift), y
+            batch = random_shift(x, self.hparams.random_shift, self.background), y
         return batch

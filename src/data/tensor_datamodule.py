@@ -2,10 +2,8 @@
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
 
-from src.data.in_memory import EpochShuffleSampler, TensorSplit, keep_batch
-from src.utils.ddp import exact_shards
+from src.data.in_memory import Batches, EpochShuffleSampler, TensorSplit
 
 
 class TensorDataModule(L.LightningDataModule):
@@ -19,18 +17,23 @@ class TensorDataModule(L.LightningDataModule):
     original units. `repeat` makes one epoch that many passes over the training
     split: full-batch gradient descent takes one step per pass, and Lightning's
     per-epoch work (validation, logging) would otherwise dominate a 100,000-step run.
+
+    `device`: where the batches are cut. `auto` copies each split once to the
+    device the model trains on (the GPU), so no batch crosses the bus; `cpu`
+    keeps them on the host and Lightning copies every batch. The splits
+    themselves (`data_train`, ...) stay on the CPU for figures and reports.
     """
 
     input_shape: tuple[int, ...]
     num_classes: int | None
 
     def __init__(self, batch_size: int = 32, eval_batch_size: int = 1000, standardize: bool = False, seed: int = 0,
-                 repeat: int = 1, num_workers: int = 0, pin_memory: bool = False):
+                 repeat: int = 1, device: str = "auto"):
         super().__init__()
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.standardize, self.seed, self.repeat = standardize, seed, repeat
-        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.standardize, self.seed, self.repeat, self.device = standardize, seed, repeat, device
         self.data_train = self.data_val = self.data_test = None
+        self._on_device: dict[int, TensorSplit] = {}
 
     def make_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """{"train": (x, y), "test": (x, y)} and optionally "val"; without one, validation uses train."""
@@ -62,27 +65,27 @@ class TensorDataModule(L.LightningDataModule):
         w_orig = w * self.y_std / self.x_std.unsqueeze(1)
         return w_orig, self.y_mean + self.y_std * b - (self.x_mean @ w_orig)
 
-    def _loader(self, split: TensorSplit, batch_size: int, sampler=None) -> DataLoader:
-        return DataLoader(
-            split,
-            batch_size=min(batch_size, len(split)),
-            sampler=sampler,
-            collate_fn=keep_batch,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=self.pin_memory,
-        )
+    def _batches(self, stage: str, batch_size: int, sampler=None, pad: bool = True) -> Batches:
+        split = getattr(self, f"data_{stage}")
+        trainer = self.trainer
+        if self.device == "auto" and trainer is not None:
+            key = id(split)  # data_val may be data_train: one copy
+            if key not in self._on_device:  # once per split, not per batch
+                self._on_device[key] = split.to(trainer.strategy.root_device)
+            split = self._on_device[key]
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        return Batches(split, batch_size, sampler, rank, world_size, pad)
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> Batches:
         # After a resume Lightning draws the first batch before it calls set_epoch, so start the
         # sampler at the epoch about to run: a resumed run then sees the batches of an uninterrupted one.
         epoch = self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else 0
         sampler = EpochShuffleSampler(len(self.data_train), self.seed, epoch, repeat=self.repeat)
-        return self._loader(self.data_train, self.batch_size, sampler)
+        return self._batches("train", self.batch_size, sampler)
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.data_val, self.eval_batch_size)
+    def val_dataloader(self) -> Batches:
+        return self._batches("val", self.eval_batch_size)
 
-    def test_dataloader(self) -> DataLoader:
-        # Under DDP every test sample is seen exactly once, on one rank (no padding).
-        return self._loader(self.data_test, self.eval_batch_size, exact_shards(self.data_test, self.trainer))
+    def test_dataloader(self) -> Batches:
+        # Testing does not go through the DDP wrapper: each test sample is seen once, on one rank.
+        return self._batches("test", self.eval_batch_size, pad=False)

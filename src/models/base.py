@@ -4,7 +4,8 @@ and a checkpoint that names its own class."""
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from torchmetrics import MeanMetric
+
+from src.models.metrics import Mean
 
 STAGES = ("train", "val", "test")
 
@@ -29,8 +30,8 @@ class BaseModule(L.LightningModule):
         return values
 
     @staticmethod
-    def mean_metrics(stages, names) -> dict[str, MeanMetric]:
-        return {f"{stage}_{name}": MeanMetric() for stage in stages for name in names}
+    def mean_metrics(stages, names) -> dict[str, Mean]:
+        return {f"{stage}_{name}": Mean() for stage in stages for name in names}
 
     def configure_optimizers(self):
         optimizer = instantiate(self.hparams.optim, params=self.parameters())

@@ -49,7 +49,10 @@ class LinearRegression(BaseModule):
         self.y_scale = 1.0  # squared std the targets were divided by: MSE x this = MSE in the data's units
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return linreg.predict(x, self.w, self.b)
+        # In float32 even under trainer.precision=*-mixed: one matrix-vector product gains nothing
+        # from bf16, and the gradients written by hand below must match the parameters' dtype.
+        with torch.autocast(x.device.type, enabled=False):
+            return linreg.predict(x, self.w, self.b)
 
     def _loss(self, pred, y):
         return linreg.loss(pred, y, self.hparams.loss, self.hparams.delta)
@@ -68,7 +71,7 @@ class LinearRegression(BaseModule):
         optimizer = self.optimizers()
         optimizer.zero_grad()
         if self.hparams.grad == "analytic":
-            with torch.no_grad():
+            with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
                 pred = self(x)
                 loss = self._loss(pred, y)
                 self.w.grad, self.b.grad = linreg.gradients(x, y, self.w, self.b, self.hparams.loss, self.hparams.delta)
@@ -95,11 +98,12 @@ class LinearRegression(BaseModule):
         self.metrics["train_mse"].reset()  # replaced by the exact value at the epoch's end:
         dm = self.trainer.datamodule
         with torch.no_grad():
-            mse = float(((self(dm.data_train.x) - dm.data_train.y) ** 2).mean()) * self.y_scale
+            x, y = dm.data_train.x.to(self.device), dm.data_train.y.to(self.device)
+            mse = float(((self(x) - y) ** 2).mean()) * self.y_scale
         values = {"train/mse": mse, "train/optimum_mse": self.optimum_mse, "train/gap": mse - self.optimum_mse,
                   "train/gap_rel": (mse - self.optimum_mse) / self.optimum_mse if self.optimum_mse > 0 else float("nan")}
         if hasattr(dm, "true_w"):
-            w, b = dm.original_units(self.w.detach(), self.b.detach())
+            w, b = dm.original_units(self.w.detach().cpu(), self.b.detach().cpu())
             values["params/w_error"] = float((w - dm.true_w).norm())
             values["params/b_error"] = float((b - dm.true_b).abs().sum())
         self.log_dict(values)

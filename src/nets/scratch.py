@@ -10,17 +10,25 @@ from torch import nn
 IMPLS = ("scratch", "torch")
 
 
+def full_precision(t: torch.Tensor) -> torch.Tensor:
+    """Half-precision values (from layers under autocast) in float32, as torch's own losses do:
+    bf16 keeps 3 significant digits, too few for a sum of exponentials or a log."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def softmax(logits: torch.Tensor) -> torch.Tensor:
     """Class probabilities (the course's softmax). The loss does not use it: it goes through
     log_softmax, which is more accurate than log(softmax) for tiny probabilities."""
     # Subtracting the row max leaves softmax unchanged but keeps exp() <= 1:
     # the seed's plain exp() overflows to inf/inf = nan for logits above ~88.
+    logits = full_precision(logits)
     z = logits - logits.max(dim=1, keepdim=True).values
     e = z.exp()
     return e / e.sum(dim=1, keepdim=True)
 
 
 def log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    logits = full_precision(logits)
     z = logits - logits.max(dim=1, keepdim=True).values
     return z - z.exp().sum(dim=1, keepdim=True).log()
 
@@ -52,6 +60,7 @@ class Linear(nn.Module):
 def softplus(z: torch.Tensor) -> torch.Tensor:
     """log(1 + exp(z)) = m + log(exp(-m) + exp(z - m)) for any m; m = max(z, 0) keeps both exp() <= 1,
     so it never overflows, and m cancels out of the gradient, which is exact even at z = 0."""
+    z = full_precision(z)
     m = z.clamp(min=0)
     return m + torch.log(torch.exp(-m) + torch.exp(z - m))
 
@@ -68,4 +77,5 @@ def binary_cross_entropy_with_logits(z: torch.Tensor, y: torch.Tensor) -> torch.
     (the seed adds 1e-7 inside the log instead, which caps the loss of a
     confident mistake at ~16 and zeroes its gradient).
     """
+    z = full_precision(z)
     return (softplus(z) - z * y).mean()

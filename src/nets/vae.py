@@ -4,6 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from src.nets.scratch import full_precision
+
 
 class VAENet(nn.Module):
     """MLP encoder (784-512-256 in the seed) to mu and log-variance; mirrored decoder back to 784.
@@ -49,9 +51,10 @@ def reparameterize(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
 
 def kl_to_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag(exp(log_var))) || N(0, I)) per sample, in closed form."""
+    mu, log_var = full_precision(mu), full_precision(log_var)
     return -0.5 * (1 + log_var - mu.pow(2) - log_var.exp()).sum(dim=1)
 
 
 def reconstruction_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy summed over pixels, per sample (the seed's reduction='sum', per image)."""
-    return F.binary_cross_entropy_with_logits(logits, x.flatten(1), reduction="none").sum(dim=1)
+    return F.binary_cross_entropy_with_logits(full_precision(logits), x.flatten(1), reduction="none").sum(dim=1)

@@ -8,6 +8,8 @@ from hydra.utils import get_class
 
 from src.utils.errors import CheckpointError
 
+MACHINE_OPTIONS = ("device", "num_workers", "pin_memory")
+
 
 def read_checkpoint(path: str | Path) -> dict:
     """The checkpoint dict of a file written by src.train, or a CheckpointError saying what is wrong."""
@@ -75,4 +77,6 @@ def load_datamodule(ckpt: dict, data_dir: str):
         raise CheckpointError("the checkpoint does not say which data it was trained on (no datamodule_class)")
     datamodule_class = get_class(ckpt["datamodule_class"])
     paths = {"data_dir": data_dir} if "data_dir" in inspect.signature(datamodule_class).parameters else {}  # synthetic sets have none
-    return datamodule_class(**paths, **ckpt["datamodule_hyper_parameters"])
+    # Not data: where the writing machine cut its batches, and DataLoader options of older checkpoints.
+    hparams = {k: v for k, v in ckpt["datamodule_hyper_parameters"].items() if k not in MACHINE_OPTIONS}
+    return datamodule_class(**paths, **hparams)

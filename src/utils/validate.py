@@ -4,6 +4,8 @@ Each rule names a config key, a test and what is allowed; keys a config does
 not have (e.g. model.arch for model=mlp) are skipped.
 """
 
+import os
+
 from omegaconf import DictConfig, OmegaConf
 
 from src.utils.errors import ConfigError
@@ -33,6 +35,7 @@ CHOICES = {
     "model.loss": ("mse", "huber"),
     "scheduler.interval": ("step", "epoch"),
     "monitor.mode": ("min", "max"),
+    "data.device": ("auto", "cpu"),
 }
 
 # key -> (test, what is allowed)
@@ -48,7 +51,6 @@ RULES = {
     "data.batch_size": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "data.eval_batch_size": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "data.val_fraction": (lambda v: _number(v) and 0 < v < 1, "a number in (0, 1), exclusive"),
-    "data.num_workers": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
     "data.random_shift": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
     "model.dropout": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
     "model.hidden": (lambda v: isinstance(v, list) and all(_integer(h) and h >= 1 for h in v), "a list of integers >= 1, e.g. [256]"),
@@ -80,6 +82,7 @@ RULES = {
     "model.init_w": (lambda v: v is None or _number(v), "null (w ~ N(0, 0.01)) or a number"),
     "model.init_b": (_number, "a number"),
     "test": (lambda v: isinstance(v, bool), "true or false"),
+    "compile": (lambda v: isinstance(v, bool), "true or false"),
     "n": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "n_images": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "trainer.max_epochs": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
@@ -114,5 +117,39 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.to_object(parent[leaf]) if OmegaConf.is_config(parent[leaf]) else parent[leaf]
         if not ok(value):
             problems.append(f"{key}={value!r} is not allowed: must be {allowed}")
+    if not problems:
+        problems += _machine_problems(cfg)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _machine_problems(cfg: DictConfig) -> list[str]:
+    """What this machine cannot run: a GPU it does not have, more processes than it has devices.
+    torch (seconds to import) is imported only when the command asks for a GPU or many processes."""
+    problems = []
+    if cfg.get("compile") and OmegaConf.select(cfg, "model._target_") == "src.models.linreg.LinearRegression":
+        problems.append("compile=true compiles the model's network; model=linreg has none (its w and b are "
+                        "updated by hand): leave compile=false")
+    trainer = cfg.get("trainer")
+    if not isinstance(trainer, DictConfig) or "accelerator" not in trainer:
+        return problems
+    accelerator, devices = trainer.accelerator, trainer.get("devices", 1)
+    cores = os.cpu_count() or 1
+    wants_gpu = accelerator in ("gpu", "cuda")
+    if not wants_gpu and not (accelerator == "auto" and _integer(devices) and devices > cores):
+        if accelerator == "cpu" and _integer(devices) and devices > cores:
+            problems.append(f"trainer.devices={devices} is not allowed with accelerator=cpu: this machine has "
+                            f"{cores} CPU cores, so at most {cores} processes")
+        return problems
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if wants_gpu and gpus == 0:
+        build = f"torch {torch.__version__}" + ("" if torch.version.cuda else ", a CPU-only build")
+        problems.append(f"trainer.accelerator={accelerator}: PyTorch sees no CUDA GPU on this machine ({build}); "
+                        f"use accelerator=cpu, or accelerator=auto (a GPU where there is one)")
+    elif _integer(devices) and devices > max(gpus, 0 if wants_gpu else cores):
+        what = f"{gpus} GPU" + ("s" if gpus != 1 else "") if gpus else f"{cores} CPU cores"
+        problems.append(f"trainer.devices={devices} is more than this machine has ({what}); "
+                        f"set trainer.devices to at most {gpus or cores}")
+    return problems

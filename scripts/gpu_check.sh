@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The GPU check: one prepared command for a CUDA machine with no network that already has torch,
+# torchvision, lightning, torchmetrics, tensorboard, matplotlib and rich, but not Hydra and the rest.
+#
+#   scripts/gpu_check.sh [OUT_DIR]        # from the project root; OUT_DIR defaults to gpu_check_out/
+#
+# 1. installs the project over the machine's own PyTorch from a local folder of wheels (.whl/, made
+#    with `pip download` for that machine's Python; see README "On a GPU"), and shows that torch,
+#    torchvision, lightning and torchmetrics were kept;
+# 2. runs the GPU tests (pytest -m gpu);
+# 3. experiment=mnist_fast and its short variant (experiment=mnist_fast_short) on 3 seeds each, as
+#    sweeps, with their reports;
+# 4. scripts/benchmark.py on the GPU: the MLP and experiment=mnist_fast (project / bare
+#    LightningModule / plain loop), then mnist_fast with compile=true;
+# and writes OUT_DIR/summary.txt (also printed last) and at most 7 other files beside it.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-gpu_check_out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 DATA_DIR=${DATA_DIR:-$PWD/data}
+PY=${PYTHON:-python3}
+SUMMARY=$OUT/summary.txt
+: > "$SUMMARY"
+say() { echo "$*" | tee -a "$SUMMARY"; }
+SECONDS=0
+
+versions() { $PY -c "import torch, torchvision, lightning, torchmetrics; print(f'torch {torch.__version__}, torchvision {torchvision.__version__}, lightning {lightning.__version__}, torchmetrics {torchmetrics.__version__}')"; }
+say "== GPU check, $(date -u +%F\ %T) UTC"
+say "device: $($PY -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA")')"
+say "before install: $(versions)"
+# The project with its dependencies, resolved against what is installed, from .whl/ alone.
+if $PY -m pip install --no-index --find-links .whl --no-build-isolation -e . > "$OUT/install.log" 2>&1; then
+  say "install: pip install -e . from .whl/ resolved; $(grep -o 'Successfully installed.*' "$OUT/install.log" | cut -c1-400)"
+else
+  say "install: the resolve failed (tail of $OUT/install.log below); installing .whl/ and the project with --no-deps"
+  tail -5 "$OUT/install.log" | tee -a "$SUMMARY"
+  $PY -m pip install -q --no-index --no-deps .whl/*.whl >> "$OUT/install.log" 2>&1
+  $PY -m pip install -q --no-index --no-deps --no-build-isolation -e . >> "$OUT/install.log" 2>&1
+fi
+say "after install:  $(versions)"
+
+say ""
+say "== pytest -m gpu"
+timeout 170 $PY -m pytest -m gpu -q -p no:cacheprovider --no-header -W ignore::DeprecationWarning tests/test_gpu.py \
+  > "$OUT/pytest.log" 2>&1
+say "$(tail -1 "$OUT/pytest.log") ($SECONDS s so far)"
+grep -E "^(FAILED|ERROR)" "$OUT/pytest.log" | head -20 | tee -a "$SUMMARY"
+
+bench() {  # name, args...
+  local name=$1; shift
+  timeout 120 $PY scripts/benchmark.py "$@" trainer.enable_progress_bar=false > "$OUT/bench_$name.txt" 2>&1
+  say "$name ($*): $(grep -E '^(project|bare|plain)' "$OUT/bench_$name.txt" | awk '{printf "%s %s s/epoch; ", $1, $(NF-3)}')"
+  say "    $(grep '^ratio' "$OUT/bench_$name.txt" | tr '\n' ';')"
+}
+sweep() {  # name, args...
+  local name=$1; shift
+  local dir=logs/gpu_check/$name
+  rm -rf "$dir" && mkdir -p "$(dirname "$dir")"
+  timeout 150 $PY -m src.train -m "$@" accelerator=gpu seed=0,1,2 trainer.enable_progress_bar=false \
+    hydra.sweep.dir="$dir" > "$dir.log" 2>&1 || tail -4 "$dir.log" | tee -a "$SUMMARY"
+  $PY -m src.report "$dir" > /dev/null 2>&1 && cp "$dir/report.md" "$OUT/report_$name.md"
+  $PY - "$dir/report.csv" "$name" <<'EOF' | tee -a "$SUMMARY"
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+acc = [100 * float(r["test/acc"]) for r in rows if r.get("test/acc")]
+train_s = [float(r["train_s"]) for r in rows if r.get("train_s")]
+per_seed = ", ".join(f"seed {r.get('seed', '?')}: {100 * float(r['test/acc']):.2f}% in {float(r['train_s']):.2f} s"
+                     for r in rows if r.get("test/acc") and r.get("train_s"))
+print(f"{sys.argv[2]}: mean test acc {statistics.mean(acc):.2f}% over {len(acc)} seeds, mean training "
+      f"{statistics.mean(train_s):.2f} s ({per_seed})" if acc and train_s else f"{sys.argv[2]}: no results")
+EOF
+}
+say ""
+say "== experiment=mnist_fast on 3 seeds (train_s: the sum of time/train_epoch_s)"
+sweep mnist_fast experiment=mnist_fast
+sweep mnist_fast_short experiment=mnist_fast_short
+
+say ""
+say "== scripts/benchmark.py on the GPU (best epoch after warm-up)"
+bench mlp --epochs 4 model=mlp accelerator=gpu
+bench fast --epochs 4 experiment=mnist_fast accelerator=gpu
+
+say ""
+say "== torch.compile (first epoch, with the compilation, dropped)"
+bench compile --epochs 4 experiment=mnist_fast accelerator=gpu compile=true
+say ""
+say "total: $SECONDS s"

@@ -8,11 +8,11 @@
 #    with `pip download` for that machine's Python; see README "On a GPU"), and shows that torch,
 #    torchvision, lightning and torchmetrics were kept;
 # 2. runs the GPU tests (pytest -m gpu);
-# 3. experiment=mnist_fast and its short variant (experiment=mnist_fast_short) on 3 seeds each, as
-#    sweeps, with their reports;
+# 3. experiment=mnist_fast_gpu and experiment=mnist_fast_short on 3 seeds each, as sweeps, with
+#    their reports;
 # 4. scripts/benchmark.py on the GPU: the MLP and experiment=mnist_fast (project / bare
-#    LightningModule / plain loop), then mnist_fast with compile=true;
-# and writes OUT_DIR/summary.txt (also printed last) and at most 7 other files beside it.
+#    LightningModule / plain loop);
+# and writes OUT_DIR/summary.txt (also printed) and 6 other files beside it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-gpu_check_out}
@@ -71,8 +71,8 @@ print(f"{sys.argv[2]}: mean test acc {statistics.mean(acc):.2f}% over {len(acc)}
 EOF
 }
 say ""
-say "== experiment=mnist_fast on 3 seeds (train_s: the sum of time/train_epoch_s)"
-sweep mnist_fast experiment=mnist_fast
+say "== the GPU recipes on 3 seeds (train_s: the sum of time/train_epoch_s)"
+sweep mnist_fast_gpu experiment=mnist_fast_gpu
 sweep mnist_fast_short experiment=mnist_fast_short
 
 say ""
@@ -80,8 +80,5 @@ say "== scripts/benchmark.py on the GPU (best epoch after warm-up)"
 bench mlp --epochs 4 model=mlp accelerator=gpu
 bench fast --epochs 4 experiment=mnist_fast accelerator=gpu
 
-say ""
-say "== torch.compile (first epoch, with the compilation, dropped)"
-bench compile --epochs 4 experiment=mnist_fast accelerator=gpu compile=true
 say ""
 say "total: $SECONDS s"

@@ -74,8 +74,10 @@ def sync_sites():
     original = warnings.showwarning
 
     def record(message, category, filename, lineno, file=None, line=None):
-        if "synchronizing" in str(message):
-            sites.append("".join(traceback.format_stack(limit=14)[:-2]))
+        stack = traceback.format_stack(limit=14)[:-2]
+        # (Turning the mode on can itself report once; that is the switch, not a step's work.)
+        if "synchronizing" in str(message) and "set_sync_debug_mode" not in stack[-1]:
+            sites.append(f"{message}\n" + "".join(stack))
         else:
             original(message, category, filename, lineno, file, line)
 
@@ -129,7 +131,8 @@ def test_a_checkpoint_moves_between_gpu_and_cpu_for_eval_and_sample(cfg_factory)
         result = evaluate(cfg_factory(f"ckpt_path={best}", f"accelerator={eval_on}", name=f"eval_{eval_on}",
                                       config_name="eval"))
         assert result["test/acc"] == pytest.approx(metrics["test/acc"])
-        assert result["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-4)
+        # The GPU multiplies matrices in TF32 (10-bit mantissa): the same loss to ~1e-3.
+        assert result["test/loss"] == pytest.approx(metrics["test/loss"], rel=5e-3)
     vae = cfg_factory("model=vae", "model.hidden=[32]", *ON_DEVICE, "logger=none", "test=false", name="vae")
     train(vae)
     ckpt = Path(vae.paths.output_dir) / "checkpoints" / "last.ckpt"

@@ -11,9 +11,8 @@ callbacks (progress bar, checkpoints, metrics, TensorBoard) on. The bare
 LightningModule has the same network, loss, optimizer and schedule and the
 project's DataModule, but no metrics, callbacks or logger, on a bare Trainer:
 Lightning's own fixed cost per step. The plain loop is the textbook loop with
-no logging at all. The loop runs before and after the others (a second pass
-is faster: warm caches and allocator), and the first epoch of every run is
-dropped as warm-up. Interference on a shared machine only ever adds time, so
+no logging at all. Each of the three runs `--repeats` times, alternated, and the first epoch
+of every run is dropped as warm-up. Interference on a shared machine only ever adds time, so
 the ratios compare the fastest epochs (medians are printed beside them).
 Validation is timed apart. Prints one line `RESULT {json}` last, for scripts.
 """
@@ -125,36 +124,44 @@ def epochs(histories, key):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each of the three, alternated")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for python -m src.train")
     args = parser.parse_args()
 
     with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
         cfg = compose("train", overrides=[f"trainer.max_epochs={args.epochs}", "test=false", *args.overrides])
     out = Path(tempfile.mkdtemp(prefix="benchmark_"))
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
 
-    _, trainer = train(cfg)  # first: it resolves the accelerator, and the data it loads is reused below
-    device = trainer.strategy.root_device
-    timer = next(c for c in trainer.callbacks if type(c).__name__ == "EpochTimer")
-    datamodule = trainer.datamodule
+    def project_run(i: int):
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(out / f"project_{i}")
+        _, trainer = train(cfg)
+        return trainer, next(c for c in trainer.callbacks if type(c).__name__ == "EpochTimer").history
+
+    # The three alternate (project, loop, bare, project, loop, bare, ...): a machine whose speed drifts
+    # (other jobs, clocks) then slows each about equally.
+    trainer, first = project_run(0)  # first: it resolves the accelerator and loads the data reused below
+    device, datamodule = trainer.strategy.root_device, trainer.datamodule
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}"
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "") + f"; output in {out}")
-    loop_before = tight_loop(cfg, datamodule, args.epochs, device)
-    bare = [bare_lightning(cfg, datamodule, args.epochs)]
-    project, loop = [timer.history], [loop_before, tight_loop(cfg, datamodule, args.epochs, device)]
+    project, loop, bare = [first], [], []
+    for i in range(args.repeats):
+        if i:
+            project.append(project_run(i)[1])
+        loop.append(tight_loop(cfg, datamodule, args.epochs, device))
+        bare.append(bare_lightning(cfg, datamodule, args.epochs))
 
     samples = project[0][-1]["samples"]
     print(f"\n{cfg.model._target_.rsplit('.', 1)[-1]} on {cfg.data.get('name', cfg.data._target_)}: {samples} training "
-          f"samples, batch {cfg.data.batch_size}, {args.epochs} epochs, precision {cfg.trainer.precision}, loop run "
-          f"twice; epoch 1 of each run dropped")
+          f"samples, batch {cfg.data.batch_size}, {args.epochs} epochs, precision {cfg.trainer.precision}, each run "
+          f"{args.repeats}x, alternated; epoch 1 of each run dropped")
     print(f"{'':22}{'best s/epoch':>13}{'samples/s':>11}{'median s':>10}{'val s':>8}")
     runs = {"project": project, "bare": bare, "loop": loop}
     for name, label in (("project", "project (src.train)"), ("bare", "bare LightningModule"), ("loop", "plain PyTorch loop")):
         h = runs[name]
         t = min(epochs(h, "train_s"))
         print(f"{label:22}{t:13.3f}{samples / t:11.0f}{statistics.median(epochs(h, 'train_s')):10.3f}"
-              f"{min(epochs(h, 'val_s')):8.3f}")
+              f"{min(epochs(h, 'val_s')):8.3f}   epochs: {' '.join(f'{e:.3f}' for e in epochs(h, 'train_s'))}")
     best = {name: min(epochs(h, "train_s")) for name, h in runs.items()}
     medians = {name: statistics.median(epochs(h, "train_s")) for name, h in runs.items()}
     ratios = {"project/bare": best["project"] / best["bare"], "project/loop": best["project"] / best["loop"],

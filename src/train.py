@@ -53,7 +53,9 @@ def train(cfg: DictConfig):
     if cfg.compile:  # in place: the checkpoint's keys stay those of the plain network
         model.net.compile()
     loggers = instantiate_each(cfg.get("logger"))
-    callbacks = instantiate_each(cfg.get("callbacks"))
+    # A callback that only works for some models or data says so (`applies`): it costs every step.
+    callbacks = [c for c in instantiate_each(cfg.get("callbacks")) if getattr(c, "applies", None) is None
+                 or c.applies(datamodule, model)]
     if not loggers:  # it refuses to run without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar it was told not to show

@@ -149,3 +149,20 @@ def test_ckpt_path_last_picks_the_newest_last_ckpt(tmp_path):
         path.write_bytes(b"")
         os.utime(path, (time.time() - age, time.time() - age))
     assert find_last(tmp_path, "train") == paths[1]  # another task's runs do not count
+
+
+def test_the_random_state_is_restored_when_fitting_from_new_and_older_checkpoints():
+    from types import SimpleNamespace
+
+    from src.models.mlp import MLPClassifier
+
+    model = MLPClassifier(input_shape=[1, 28, 28], num_classes=10, optim={}, scheduler=None)
+    saved = torch.get_rng_state()
+    expected = torch.rand(3)
+    for checkpoint in ({"rng_state": {"torch": saved}}, {"callbacks": {"RNGState": {"torch": saved}}}):  # older
+        model._trainer = SimpleNamespace(state=SimpleNamespace(fn="fit"))
+        model.on_load_checkpoint(checkpoint)
+        assert torch.equal(torch.rand(3), expected)
+    model._trainer = SimpleNamespace(state=SimpleNamespace(fn="test"))  # testing a checkpoint draws afresh
+    model.on_load_checkpoint({"rng_state": {"torch": saved}})
+    assert not torch.equal(torch.rand(3), expected)

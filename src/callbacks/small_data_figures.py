@@ -17,14 +17,14 @@ class SmallDataFigures(Callback):
         self.curves: dict[str, list[tuple[int, float]]] = {}
 
     @staticmethod
-    def _applies(trainer) -> bool:
-        dm = trainer.datamodule
-        return dm is not None and len(getattr(dm, "input_shape", ())) == 1  # feature vectors, not images
+    def applies(datamodule, model) -> bool:
+        """src.train attaches this callback only where this is true: feature vectors, not images."""
+        return len(getattr(datamodule, "input_shape", ())) == 1
 
     # Lightning calls a callback's epoch-end hook before the module's, so the module's
     # train/loss of epoch e is read at the start of epoch e + 1 (or at the end of training).
     def _record(self, trainer, key: str, epoch: int) -> None:
-        if self._applies(trainer) and key in trainer.callback_metrics and epoch > 0:
+        if key in trainer.callback_metrics and epoch > 0:
             self.curves.setdefault(key, []).append((epoch, float(trainer.callback_metrics[key])))
 
     def on_train_epoch_start(self, trainer, pl_module):
@@ -39,7 +39,7 @@ class SmallDataFigures(Callback):
 
     @torch.no_grad()
     def on_test_end(self, trainer, pl_module):
-        if not trainer.is_global_zero or not self._applies(trainer):
+        if not trainer.is_global_zero:
             return
         dm = trainer.datamodule
         features = dm.input_shape[0]

@@ -14,6 +14,13 @@ class TestFigures(Callback):
         self.n_images = n_images
         self.sample = None
 
+    @staticmethod
+    def applies(datamodule, model) -> bool:
+        """src.train attaches this callback only to classifiers."""
+        from src.models.classifier import Classifier
+
+        return isinstance(model, Classifier)
+
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         if batch_idx == 0 and isinstance(outputs, dict):  # the same first images every time: the test loader is not shuffled
             x, y = batch
@@ -21,7 +28,7 @@ class TestFigures(Callback):
             self.sample = (x[:n].cpu(), y[:n].cpu(), outputs["preds"][:n].cpu())
 
     def on_test_end(self, trainer, pl_module):
-        if not trainer.is_global_zero or getattr(pl_module, "test_confusion", None) is None:  # classifiers only
+        if not trainer.is_global_zero or pl_module.test_confusion is None:
             return
         classes = getattr(trainer.datamodule, "classes", None) or [str(i) for i in range(len(pl_module.test_confusion))]
         save_figure(trainer, self.output_dir, "test/confusion_matrix", self.confusion_figure(pl_module, classes))

@@ -50,3 +50,17 @@ class BaseModule(L.LightningModule):
         datamodule = self.trainer.datamodule
         if datamodule is not None:
             checkpoint["datamodule_class"] = f"{type(datamodule).__module__}.{type(datamodule).__qualname__}"
+        # Lightning does not keep the random state: a resumed run would draw other dropout masks.
+        checkpoint["rng_state"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["rng_state"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self._trainer is None or self.trainer.state.fn != "fit":  # testing a checkpoint draws afresh
+            return
+        # (Checkpoints written before the state moved here keep it under the callback that held it.)
+        state = checkpoint.get("rng_state") or checkpoint.get("callbacks", {}).get("RNGState")
+        if state is not None:
+            torch.set_rng_state(state["torch"])
+            if "cuda" in state and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,6 +1,7 @@
 """Test a trained checkpoint: metrics, confusion matrix and a grid of predictions.
 
     python -m src.eval ckpt_path=logs/train/runs/<time>/checkpoints/last.ckpt
+    python -m src.eval ckpt_path=last        # the newest last.ckpt of a classifier under logs/train
 
 The model and data settings come from the checkpoint; the figures and
 TensorBoard logs go to logs/eval/runs/<time>/.
@@ -20,10 +21,10 @@ from src.utils.validate import validate
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     validate(cfg)
-    from src.utils.checkpoint import load_datamodule, load_model, read_checkpoint
+    from src.utils.checkpoint import find_last, load_datamodule, load_model, read_checkpoint
 
-    ckpt = read_checkpoint(cfg.ckpt_path)  # before importing Lightning: a bad path fails fast
-
+    # Before importing Lightning: a bad path fails fast. `last` needs the model classes to choose.
+    ckpt = None if cfg.ckpt_path == "last" else read_checkpoint(cfg.ckpt_path)
     import_lightning()
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import RichProgressBar
@@ -31,6 +32,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     from src.callbacks.test_figures import TestFigures
     from src.models.classifier import Classifier
     from src.utils.instantiate import instantiate_each
+
+    if ckpt is None:  # ckpt_path=last: the newest last.ckpt of a classifier trained by src.train
+        cfg.ckpt_path = str(find_last(cfg.paths.log_dir, "train", Classifier))
+        print(f"ckpt_path=last: evaluating {cfg.ckpt_path}")
+        ckpt = read_checkpoint(cfg.ckpt_path)
 
     model = load_model(ckpt, expected_base=Classifier)
     datamodule = load_datamodule(ckpt, cfg.paths.data_dir)

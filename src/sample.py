@@ -1,6 +1,7 @@
 """Draw images from a trained VAE.
 
     python -m src.sample ckpt_path=logs/train/runs/<time>/checkpoints/last.ckpt n=64 seed=0
+    python -m src.sample ckpt_path=last      # the newest last.ckpt of a VAE under logs/train
 
 Writes samples.png (a grid) to logs/sample/runs/<time>/; the same seed gives the same images.
 """
@@ -18,14 +19,20 @@ from src.utils.validate import validate
 
 def sample(cfg: DictConfig) -> Path:
     validate(cfg)
-    from src.utils.checkpoint import load_model, read_checkpoint
+    from src.utils.checkpoint import find_last, load_model, read_checkpoint
 
-    ckpt = read_checkpoint(cfg.ckpt_path)
+    # Before importing Lightning: a bad path fails fast. `last` needs the model classes to choose.
+    ckpt = None if cfg.ckpt_path == "last" else read_checkpoint(cfg.ckpt_path)
     import_lightning()
     from torchvision.utils import save_image
 
     from src.callbacks.vae_figures import prior_samples
     from src.models.vae import VAE
+
+    if ckpt is None:  # ckpt_path=last: the newest last.ckpt of a VAE trained by src.train
+        cfg.ckpt_path = str(find_last(cfg.paths.log_dir, "train", VAE))
+        print(f"ckpt_path=last: sampling from {cfg.ckpt_path}")
+        ckpt = read_checkpoint(cfg.ckpt_path)
 
     model = load_model(ckpt, expected_base=VAE).eval()
     images = prior_samples(model.net, cfg.n, cfg.seed)

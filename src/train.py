@@ -32,13 +32,15 @@ def train(cfg: DictConfig):
     `cfg.monitor.metric`) and `fit_seconds`.
     """
     validate(cfg)
-    if cfg.ckpt_path:  # a bad checkpoint fails before any data is loaded
-        from src.utils.checkpoint import check_resumable, find_last, read_checkpoint
+    from src.utils.checkpoint import check_resumable, check_world_size, find_last, read_checkpoint
 
+    ckpt = None
+    if cfg.ckpt_path:  # a bad checkpoint fails before any data is loaded
         if cfg.ckpt_path == "last":
             cfg.ckpt_path = str(find_last(cfg.paths.log_dir, cfg.task_name))
             log.info(f"ckpt_path=last: resuming from {cfg.ckpt_path}")
-        check_resumable(read_checkpoint(cfg.ckpt_path), OmegaConf.to_container(cfg.model, resolve=True), cfg.ckpt_path)
+        ckpt = read_checkpoint(cfg.ckpt_path)
+        check_resumable(ckpt, OmegaConf.to_container(cfg.model, resolve=True), cfg.ckpt_path)
     L = import_lightning()
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
@@ -68,6 +70,9 @@ def train(cfg: DictConfig):
                 callback.dirpath = os.path.realpath(Path(cfg.ckpt_path).parent)
         warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    if ckpt is not None:
+        check_world_size(ckpt, trainer.world_size, cfg.ckpt_path)
+        del ckpt  # Lightning reads the file again, onto the training device
     if trainer.strategy.root_device.type == "cuda":
         import torch
 

@@ -97,3 +97,37 @@ def test_two_runs_never_share_a_directory(subprocess_env, tmp_path):
         assert proc.returncode == 0, proc.stderr
     runs = list((tmp_path / "train" / "runs").iterdir())
     assert len(runs) == 2
+
+
+@pytest.mark.parametrize("args,message", [
+    (["trainer.precision=8-mixed"], "trainer.precision='8-mixed' is not allowed: must be one of: 32-true, 16-mixed"),
+    (["data.device=cuda"], "data.device='cuda' is not allowed: must be one of: auto, cpu"),
+    (["accelerator=cpu", "trainer=ddp", "trainer.devices=4096"],
+     "trainer.devices=4096 is not allowed with accelerator=cpu: this machine has"),
+    (["compile=true", "model=linreg", "data=salary"], "compile=true compiles the model's network; model=linreg has none"),
+])
+def test_what_the_machine_cannot_run_is_refused_before_any_dir(subprocess_env, tmp_path, args, message):
+    proc = run(["src.train", *args, f"paths.log_dir={tmp_path / 'logs'}"], subprocess_env, timeout=60)
+    assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_accelerator_gpu_without_a_gpu_names_the_fix(subprocess_env, tmp_path):
+    proc = run(["src.train", "accelerator=gpu", f"paths.log_dir={tmp_path / 'logs'}"], subprocess_env, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "trainer.accelerator=gpu: PyTorch sees no CUDA GPU on this machine" in proc.stderr
+    assert "use accelerator=cpu, or accelerator=auto" in proc.stderr and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize("sweep,jobs", [
+    (["optim=adam,sgd"], [["optim=adam"], ["optim=sgd"]]),
+    (["seed=range(1,4)"], [["seed=1"], ["seed=2"], ["seed=3"]]),
+    (["optim=choice(adam,sgdm)"], [["optim=adam"], ["optim=sgdm"]]),
+    (["optim=glob(sgd*)"], [["optim=sgd"], ["optim=sgd_scratch"], ["optim=sgdm"]]),  # the group's own options
+    (["optim.lr=interval(0.001,0.1)", "model=mlp"], [["model=mlp"]]),  # a sweeper's range: chosen in the job
+])
+def test_every_sweep_form_is_expanded_for_the_preflight_check(sweep, jobs):
+    from src.utils.preflight import job_overrides
+
+    assert sorted(job_overrides(["-m", *sweep])) == jobs

@@ -166,3 +166,37 @@ def test_the_random_state_is_restored_when_fitting_from_new_and_older_checkpoint
     model._trainer = SimpleNamespace(state=SimpleNamespace(fn="test"))  # testing a checkpoint draws afresh
     model.on_load_checkpoint({"rng_state": {"torch": saved}})
     assert not torch.equal(torch.rand(3), expected)
+
+
+def test_resuming_under_another_number_of_processes_is_refused_with_the_reason(cfg_factory):
+    first = cfg_factory("model=mlp", "logger=none", "test=false", name="one_process")
+    train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["world_size"] == 1
+    resumed = cfg_factory("model=mlp", "logger=none", "trainer=ddp", "trainer.devices=2", "trainer.max_epochs=2",
+                          f"ckpt_path={last}", name="two_processes")
+    with pytest.raises(CheckpointError, match=r"written by 1 process\(es\) and this run has 2\. The global batch"):
+        train(resumed)
+    assert not (Path(resumed.paths.output_dir) / "checkpoints").exists()  # nothing was trained or written
+
+
+def test_ckpt_path_last_in_eval_and_sample_picks_the_newest_checkpoint_of_their_kind(cfg_factory, tmp_path):
+    from src.eval import evaluate
+    from src.sample import sample
+
+    log_dir = tmp_path / "logs"
+    for name, model in (("classifier", ["model=mlp"]), ("vae", ["model=vae", "model.hidden=[32]"])):
+        cfg = cfg_factory(*model, "logger=none", "test=false", name=f"logs/train/runs/{name}")
+        cfg.paths.log_dir = str(log_dir)
+        train(cfg)  # the VAE is the newer of the two
+    eval_cfg = cfg_factory("ckpt_path=last", name="eval", config_name="eval")
+    sample_cfg = cfg_factory("ckpt_path=last", "n=4", name="sample", config_name="sample")
+    eval_cfg.paths.log_dir = sample_cfg.paths.log_dir = str(log_dir)
+    assert "test/acc" in evaluate(eval_cfg)
+    assert eval_cfg.ckpt_path == str(log_dir / "train" / "runs" / "classifier" / "checkpoints" / "last.ckpt")
+    sample(sample_cfg)
+    assert sample_cfg.ckpt_path == str(log_dir / "train" / "runs" / "vae" / "checkpoints" / "last.ckpt")
+    empty = cfg_factory("ckpt_path=last", name="eval_nothing", config_name="eval")
+    empty.paths.log_dir = str(tmp_path / "nothing")
+    with pytest.raises(CheckpointError, match=r"no run under .* has a checkpoints/last.ckpt of a Classifier model"):
+        evaluate(empty)

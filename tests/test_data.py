@@ -167,3 +167,12 @@ def test_a_checkpoint_from_before_data_device_still_loads_its_datamodule(data_di
                                            "num_workers": 0, "pin_memory": False}}
     dm = load_datamodule(old, str(data_dir))
     assert dm.batch_size == 32 and dm.device == "auto"
+
+
+def test_a_fraction_of_batches_that_keeps_none_is_one_clear_error(cfg_factory):
+    from src.train import train
+
+    cfg = cfg_factory("model=mlp", "trainer.limit_val_batches=0.1")  # the tiny set's 16 validation images: 1 batch
+    with pytest.raises(DataError, match=r"trainer.limit_val_batches=0.1 keeps no batch: the val split has 1 batch "
+                                        r"of 16 \(data.eval_batch_size\)\. Use a fraction of at least 1, a number"):
+        train(cfg)

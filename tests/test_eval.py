@@ -58,3 +58,29 @@ def test_eval_foreign_checkpoint(cfg_factory, tmp_path):
     cfg = cfg_factory(f"ckpt_path={foreign}", name="eval", config_name="eval")
     with pytest.raises(CheckpointError, match="not a checkpoint written by src.train"):
         evaluate(cfg)
+
+
+class RunsACommand:
+    """What a malicious checkpoint carries: unpickling it would run a shell command."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("entry", ["train", "eval", "sample"])
+def test_a_checkpoint_carrying_code_is_refused_by_every_entry_point_and_nothing_runs(cfg_factory, tmp_path, entry):
+    from src.sample import sample
+
+    marker, evil = tmp_path / "ran", tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "model_class": "src.models.mlp.MLPClassifier", "payload": RunsACommand(marker)}, evil)
+    task = {"train": train, "eval": evaluate, "sample": sample}[entry]
+    cfg = cfg_factory(f"ckpt_path={evil}", name=entry, config_name=entry)
+    with pytest.raises(CheckpointError, match=r"holds Python objects other than tensors and plain data \(it asks for "
+                                              r"posix.system\); they were not loaded, for safety"):
+        task(cfg)
+    assert not marker.exists()

@@ -129,3 +129,21 @@ def test_drawn_floats_are_short_in_the_table_and_legend_but_whole_in_the_csv(tmp
     write_csv(tmp_path / "r.csv", header, rows)
     assert "| 0 | 0.002456 | 12345678901 |" in (tmp_path / "r.md").read_text()
     assert "0.0024555625459022705" in (tmp_path / "r.csv").read_text()
+
+
+def test_the_error_column_holds_the_exception_message_not_its_last_detail():
+    from src.report.read import exception_message
+
+    hydra_error = """Traceback (most recent call last):
+  File "/x/hydra/_internal/instantiate/_instantiate2.py", line 92, in _call_target
+    return _target_(*args, **kwargs)
+hydra.errors.InstantiationException: Error in call to target 'lightning.pytorch.trainer.trainer.Trainer':
+MisconfigurationException('Trainer was configured with `enable_progress_bar=False` but found a bar.')
+full_key: trainer
+"""
+    assert exception_message(hydra_error) == (
+        "hydra.errors.InstantiationException: Error in call to target 'lightning.pytorch.trainer.trainer.Trainer': "
+        "MisconfigurationException('Trainer was configured with `enable_progress_bar=False` but found a bar.')")
+    assert exception_message("Traceback (most recent call last):\n  File \"a.py\", line 1\nValueError: bad\n") == \
+        "ValueError: bad"
+    assert exception_message("") == "failed (empty error.txt)"

@@ -4,6 +4,7 @@ import lightning as L
 import torch
 
 from src.data.in_memory import Batches, EpochShuffleSampler, TensorSplit
+from src.utils.errors import DataError
 
 
 class TensorDataModule(L.LightningDataModule):
@@ -74,7 +75,16 @@ class TensorDataModule(L.LightningDataModule):
                 self._on_device[key] = split.to(trainer.strategy.root_device)
             split = self._on_device[key]
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        return Batches(split, batch_size, sampler, rank, world_size, pad)
+        batches = Batches(split, batch_size, sampler, rank, world_size, pad)
+        limit = getattr(trainer, f"limit_{stage}_batches", None)
+        if isinstance(limit, float) and 0 < limit < 1 and int(len(batches) * limit) == 0:  # Lightning: "0.1 * 6 < 1"
+            size = "data.batch_size" if stage == "train" else "data.eval_batch_size"
+            raise DataError(
+                f"trainer.limit_{stage}_batches={limit} keeps no batch: the {stage} split has {len(batches)} "
+                f"batch{'es' if len(batches) != 1 else ''} of {batches.batch_size} ({size}). Use a fraction of at "
+                f"least {1 / len(batches):.2g}, a number of batches (trainer.limit_{stage}_batches=1), or a "
+                f"smaller {size}.")
+        return batches
 
     def train_dataloader(self) -> Batches:
         # After a resume Lightning draws the first batch before it calls set_epoch, so start the

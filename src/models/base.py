@@ -50,6 +50,7 @@ class BaseModule(L.LightningModule):
         datamodule = self.trainer.datamodule
         if datamodule is not None:
             checkpoint["datamodule_class"] = f"{type(datamodule).__module__}.{type(datamodule).__qualname__}"
+        checkpoint["world_size"] = self.trainer.world_size  # resuming needs as many processes
         # Lightning does not keep the random state: a resumed run would draw other dropout masks.
         checkpoint["rng_state"] = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():

@@ -29,7 +29,7 @@ class Job:
     # tag -> [(epoch, value), ...] in logging order
     series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     wall_s: float | None = None                    # first to last logged event
-    error: str | None = None                       # last line of error.txt
+    error: str | None = None                       # the exception of error.txt, in one line
 
     @property
     def name(self) -> str:
@@ -94,8 +94,7 @@ def read_job(path: Path) -> Job:
         monitor = OmegaConf.load(hydra_dir / "config.yaml").get("monitor") or {}
         job.monitor, job.mode = monitor.get("metric", job.monitor), monitor.get("mode", job.mode)
     if (path / "error.txt").is_file():
-        lines = [line for line in (path / "error.txt").read_text().splitlines() if line.strip()]
-        job.error = lines[-1].strip() if lines else "failed (empty error.txt)"
+        job.error = exception_message((path / "error.txt").read_text())
     events = sorted(path.rglob("events.out.tfevents.*"))
     if events:
         job.series, job.wall_s = _read_tensorboard(events)
@@ -149,3 +148,15 @@ def read_search_results(path: Path) -> dict | None:
     """The Optuna sweeper's optimization_results.yaml (best params and value), if this is a search."""
     results = path / "optimization_results.yaml"
     return OmegaConf.to_container(OmegaConf.load(results)) if results.is_file() else None
+
+
+def exception_message(traceback_text: str) -> str:
+    """The exception a traceback ends with, on one line: its type and whole message. (Its last line
+    alone can be a detail, e.g. Hydra's `full_key: trainer` under the message that says what failed.)"""
+    lines = [line for line in traceback_text.splitlines() if line.strip()]
+    if not lines:
+        return "failed (empty error.txt)"
+    # The frames are indented; the exception starts at the first unindented line after the last of them.
+    start = max((i for i, line in enumerate(lines) if line.startswith(" ")), default=-1) + 1
+    message = [line.strip() for line in lines[start:] if not line.startswith("full_key:")] or [lines[-1].strip()]
+    return " ".join(message)

@@ -1,6 +1,8 @@
 """Loading checkpoints written by src.train, safely (weights_only) and with clear errors."""
 
 import inspect
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -19,23 +21,60 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         # weights_only: a checkpoint is data; never execute code from it.
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # weights_only refuses a file that asks for any class or function not on its list of plain data.
+        blocked = re.search(r"unsupported GLOBAL (\S+)|Unsupported global: GLOBAL (\S+)", str(e))
+        if blocked is None:
+            raise CheckpointError(f"ckpt_path={path} is not a readable checkpoint (truncated, or not a .ckpt file): "
+                                  f"{_first_line(e)}") from e
+        raise CheckpointError(
+            f"ckpt_path={path} holds Python objects other than tensors and plain data (it asks for "
+            f"{blocked.group(1) or blocked.group(2)}); they were not loaded, for safety: loading them could run any code. A checkpoint written by "
+            "src.train holds none of them; if you trust this file and need its weights, copy them into one."
+        ) from e
     except Exception as e:
-        reason = (str(e).strip() or type(e).__name__).splitlines()[0].split(". ")[0]
-        raise CheckpointError(f"ckpt_path={path} is not a readable checkpoint (truncated, or not a .ckpt file): {reason}") from e
+        raise CheckpointError(f"ckpt_path={path} is not a readable checkpoint (truncated, or not a .ckpt file): "
+                              f"{_first_line(e)}") from e
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "model_class" not in ckpt:
         raise CheckpointError(f"ckpt_path={path} is not a checkpoint written by src.train (no state_dict/model_class)")
     return ckpt
 
 
-def find_last(log_dir: str | Path, task_name: str) -> Path:
-    """`ckpt_path=last`: the newest `last.ckpt` of the task's runs and sweep jobs."""
+def _first_line(e: Exception) -> str:
+    return (str(e).strip() or type(e).__name__).splitlines()[0].split(". ")[0]
+
+
+def find_last(log_dir: str | Path, task_name: str, model_base: type | None = None) -> Path:
+    """`ckpt_path=last`: the newest `last.ckpt` of the task's runs and sweep jobs (of a `model_base` model, if given)."""
     task_dir = Path(log_dir) / task_name
     candidates = [*task_dir.glob("runs/*/checkpoints/last.ckpt"), *task_dir.glob("multiruns/*/*/checkpoints/last.ckpt")]
-    if not candidates:
-        raise CheckpointError(f"ckpt_path=last: no run under {task_dir} has a checkpoints/last.ckpt yet; "
-                              f"give the file itself: ckpt_path=<run dir>/checkpoints/last.ckpt")
     # A resumed run writes into the checkpoints/ of the run it resumes: the newest file is the latest state.
-    return max(candidates, key=lambda p: p.stat().st_mtime)
+    candidates.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in candidates:
+        if model_base is None or _holds(path, model_base):
+            return path
+    kind = f" of a {model_base.__name__} model" if model_base else ""
+    raise CheckpointError(f"ckpt_path=last: no run under {task_dir} has a checkpoints/last.ckpt{kind} yet; "
+                          f"give the file itself: ckpt_path=<run dir>/checkpoints/last.ckpt")
+
+
+def _holds(path: Path, model_base: type) -> bool:
+    try:
+        model_class = get_class(read_checkpoint(path)["model_class"])
+    except Exception:  # unreadable, or a class that no longer exists: not a candidate
+        return False
+    return isinstance(model_class, type) and issubclass(model_class, model_base)
+
+
+def check_world_size(ckpt: dict, world_size: int, path) -> None:
+    """Resuming needs as many processes as wrote the checkpoint: each takes its share of every batch."""
+    written_by = ckpt.get("world_size")  # (checkpoints from before it was recorded: not checked)
+    if written_by is not None and written_by != world_size:
+        raise CheckpointError(
+            f"cannot resume from {path}: it was written by {written_by} process(es) and this run has {world_size}. "
+            f"The global batch and the steps per epoch would change, and with them a schedule sized from them "
+            f"(warm-up, one-cycle). Resume with the trainer.devices and trainer.num_nodes of the run that wrote it; "
+            f"to evaluate it, any number works: python -m src.eval ckpt_path={path}")
 
 
 def check_resumable(ckpt: dict, model_cfg: dict, path) -> None:

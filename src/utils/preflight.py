@@ -49,7 +49,8 @@ def job_overrides(argv: list[str]) -> list[list[str]]:
             or args.config_dir or args.experimental_rerun:
         return []
     try:
-        parsed = OverridesParser.create().parse_overrides(args.overrides)
+        # With a config loader, group sweeps such as optim=glob(*) expand to the group's options.
+        parsed = OverridesParser.create(config_loader=_config_loader()).parse_overrides(args.overrides)
     except HydraException:
         return []
     if not args.multirun:
@@ -58,6 +59,13 @@ def job_overrides(argv: list[str]) -> list[list[str]]:
     # chosen by the sweeper; the rest of each job's config is still checked.
     discrete = [o for o in parsed if not o.is_sweep_override() or o.is_discrete_sweep()]
     return BasicSweeper.split_arguments(discrete, max_batch_size=None)[0]
+
+
+def _config_loader():
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+
+    return ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONF_DIR)))
 
 
 def check_job(config_name: str, overrides: list[str], in_sweep: bool = False) -> DictConfig:

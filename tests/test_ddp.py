@@ -118,3 +118,27 @@ def test_a_ddp_child_runs_its_parents_job_not_the_sweep():
                                      "hydra.job.name=train_ddp_process_1", "hydra.output_subdir=null"]
     assert child_argv(argv, {"LOCAL_RANK": "0", **{k: v for k, v in env.items() if k != "LOCAL_RANK"}}) == argv
     assert child_argv(argv, {"LOCAL_RANK": "1"}) == argv  # started by torchrun/SLURM, not by a Hydra job
+
+
+class PoisonOnRank1(Callback):
+    """A NaN in rank 1's batch 2 of epoch 1: its loss alone is NaN at that step."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_rank == 1 and trainer.current_epoch == 1 and batch_idx == 2:
+            batch[0].fill_(float("nan"))
+
+
+@pytest.mark.slow
+def test_a_nan_on_one_rank_stops_every_rank_at_once_naming_the_rank_and_step(odd_data, tmp_path):
+    import time
+
+    start = time.monotonic()
+    proc = _run([f"paths.log_dir={tmp_path}", "trainer.max_epochs=3", "+callbacks.poison._target_=tests.test_ddp.PoisonOnRank1"],
+                odd_data, returncode=1)
+    seconds = time.monotonic() - start
+    [run_dir] = (tmp_path / "train" / "runs").iterdir()
+    cause = "the training loss became nan on rank 1 at epoch 1, batch 2"
+    assert cause in (run_dir / "error.txt").read_text()  # rank 0 names rank 1's failure, not a lost connection
+    assert cause in proc.stderr
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0  # epoch 0's, intact
+    assert seconds < 120

@@ -24,21 +24,37 @@ class FiniteLoss(Callback):
         self.window.append((loss.detach(), trainer.current_epoch, batch_idx, trainer.global_step, lrs))
         every = self.check_every or (1 if loss.device.type == "cpu" else trainer.log_every_n_steps)
         if len(self.window) >= every or batch_idx + 1 >= trainer.num_training_batches:
-            self.check()
+            self.check(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module):
-        self.check()
+        self.check(trainer)
 
-    def check(self) -> None:
+    def check(self, trainer) -> None:
         if not self.window:
             return
-        finite = torch.isfinite(torch.stack([entry[0] for entry in self.window]))
         window, self.window = self.window, []
-        if bool(finite.all()):  # the one read of device memory per window
+        losses = torch.stack([entry[0] for entry in window]).float()
+        finite = torch.isfinite(losses)
+        if trainer.world_size == 1 and bool(finite.all()):  # the one read of device memory per window
             return
-        loss, epoch, batch_idx, step, lrs = window[int((~finite).nonzero()[0])]
+        # The index of the first bad loss in this window, or len(window) where there is none.
+        first = torch.where(finite, len(window), torch.arange(len(window), device=losses.device)).min()
+        rank = 0
+        if trainer.world_size > 1:
+            # Under DDP every rank takes part and all stop at the same step with the same message:
+            # a rank that stopped alone would leave the others waiting in their next all-reduce.
+            firsts = trainer.strategy.all_gather(first).reshape(-1)
+            rank = int(firsts.argmin())
+            first = firsts[rank]
+            if int(first) == len(window):
+                return
+            value = float(trainer.strategy.all_gather(losses[first]).reshape(-1)[rank])
+        else:
+            value = float(losses[first])
+        _, epoch, batch_idx, step, lrs = window[int(first)]
+        where = f" on rank {rank}" if trainer.world_size > 1 else ""
         raise TrainingError(
-            f"the training loss became {loss.item()} at epoch {epoch}, batch {batch_idx} "
+            f"the training loss became {value}{where} at epoch {epoch}, batch {batch_idx} "
             f"(global step {step}) with learning rate {', '.join(f'{lr:.3g}' for lr in lrs)}. Lower optim.lr, or "
             f"clip gradients (trainer.gradient_clip_val=1). The checkpoints written before this step are intact."
         )

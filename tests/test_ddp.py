@@ -85,7 +85,7 @@ def _run(args, data_dir: Path, flags=(), returncode=0):
     env = {**os.environ, "DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "src.train", *flags, *FAST, *DDP, *args], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=180)
-    assert proc.returncode == returncode, proc.stderr[-4000:]
+    assert returncode is None or proc.returncode == returncode, proc.stderr[-4000:]
     return proc
 
 
@@ -140,5 +140,39 @@ def test_a_nan_on_one_rank_stops_every_rank_at_once_naming_the_rank_and_step(odd
     cause = "the training loss became nan on rank 1 at epoch 1, batch 2"
     assert cause in (run_dir / "error.txt").read_text()  # rank 0 names rank 1's failure, not a lost connection
     assert cause in proc.stderr
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0  # epoch 0's, intact
+    assert seconds < 120
+
+
+class FailOnRank1(Callback):
+    """Rank 1 alone fails in epoch 1, batch 2: with an exception, or killed outright."""
+
+    def __init__(self, how: str):
+        self.how = how
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_rank == 1 and trainer.current_epoch == 1 and batch_idx == 2:
+            if self.how == "kill":
+                os.kill(os.getpid(), 9)
+            raise RuntimeError("boom on rank 1")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how,cause", [
+    ("raise", "rank 1 failed: RuntimeError: boom on rank 1"),
+    ("kill", "rank 1 of this DDP job stopped without an error of its own (killed, or out of memory?)"),
+])
+def test_a_rank_that_fails_alone_is_named_by_the_job(odd_data, tmp_path, how, cause):
+    import time
+
+    start = time.monotonic()
+    proc = _run([f"paths.log_dir={tmp_path}", "trainer.max_epochs=3", "+callbacks.fail._target_=tests.test_ddp.FailOnRank1",
+                 f"+callbacks.fail.how={how}"], odd_data, returncode=None)
+    seconds = time.monotonic() - start
+    assert proc.returncode != 0
+    [run_dir] = (tmp_path / "train" / "runs").iterdir()
+    error = (run_dir / "error.txt").read_text()
+    assert (cause.split(": ", 1)[1] if how == "raise" else cause) in error, error[-2000:]
+    assert cause in proc.stderr, proc.stderr[-2000:]
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0  # epoch 0's, intact
     assert seconds < 120

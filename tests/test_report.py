@@ -132,7 +132,7 @@ def test_drawn_floats_are_short_in_the_table_and_legend_but_whole_in_the_csv(tmp
 
 
 def test_the_error_column_holds_the_exception_message_not_its_last_detail():
-    from src.report.read import exception_message
+    from src.utils.errors import exception_message
 
     hydra_error = """Traceback (most recent call last):
   File "/x/hydra/_internal/instantiate/_instantiate2.py", line 92, in _call_target

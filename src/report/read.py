@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from src.utils.errors import UserError
+from src.utils.errors import UserError, exception_message
 
 
 class ReportError(UserError):
@@ -149,14 +149,3 @@ def read_search_results(path: Path) -> dict | None:
     results = path / "optimization_results.yaml"
     return OmegaConf.to_container(OmegaConf.load(results)) if results.is_file() else None
 
-
-def exception_message(traceback_text: str) -> str:
-    """The exception a traceback ends with, on one line: its type and whole message. (Its last line
-    alone can be a detail, e.g. Hydra's `full_key: trainer` under the message that says what failed.)"""
-    lines = [line for line in traceback_text.splitlines() if line.strip()]
-    if not lines:
-        return "failed (empty error.txt)"
-    # The frames are indented; the exception starts at the first unindented line after the last of them.
-    start = max((i for i, line in enumerate(lines) if line.startswith(" ")), default=-1) + 1
-    message = [line.strip() for line in lines[start:] if not line.startswith("full_key:")] or [lines[-1].strip()]
-    return " ".join(message)

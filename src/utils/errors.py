@@ -19,3 +19,15 @@ class CheckpointError(UserError, RuntimeError):
 
 class TrainingError(UserError, RuntimeError):
     """Training diverged (a NaN or infinite loss)."""
+
+
+def exception_message(traceback_text: str) -> str:
+    """The exception a traceback ends with, on one line: its type and whole message. (Its last line
+    alone can be a detail, e.g. Hydra's `full_key: trainer` under the message that says what failed.)"""
+    lines = [line for line in traceback_text.splitlines() if line.strip()]
+    if not lines:
+        return "failed (empty error.txt)"
+    # The frames are indented; the exception starts at the first unindented line after the last of them.
+    start = max((i for i, line in enumerate(lines) if line.startswith(" ")), default=-1) + 1
+    message = [line.strip() for line in lines[start:] if not line.startswith("full_key:")] or [lines[-1].strip()]
+    return " ".join(message)

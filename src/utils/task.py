@@ -9,7 +9,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
-from src.utils.errors import UserError
+from src.utils.errors import UserError, exception_message
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +46,37 @@ def run_task(task, cfg):
     checkpoint) ends with its message alone. In a multirun the error is
     re-raised: Hydra's launcher records the job as failed, runs the remaining
     jobs, and reports the failure when the sweep ends.
+
+    Under DDP each process writes its own error_rank<r>.txt beside error.txt. When
+    another rank failed first, rank 0's error is only the consequence (a lost
+    connection): error.txt and the final message then name that rank's failure,
+    and rank 0's own goes to error_rank0.txt.
     """
     try:
         return task(cfg)
     except Exception as e:
         hydra_cfg = HydraConfig.get()
-        Path(hydra_cfg.runtime.output_dir, _error_file()).write_text(traceback.format_exc())
+        out, name, own = Path(hydra_cfg.runtime.output_dir), _error_file(), traceback.format_exc()
+        message = str(e)
+        first = _earlier_failure(out) if name == "error.txt" else None
+        if first is not None:
+            rank, text = first
+            (out / "error_rank0.txt").write_text(own)
+            own = f"rank {rank} failed first; rank 0 failed in consequence (error_rank0.txt)\n\n{text}"
+            message = f"rank {rank} failed: {exception_message(text)}"
+        elif name == "error.txt" and _lost_peer(own):
+            world = int(os.environ.get("WORLD_SIZE", "2"))
+            silent = [str(r) for r in range(1, world) if not (out / f"error_rank{r}.txt").exists()] or ["?"]
+            message = (f"rank {', '.join(silent)} of this DDP job stopped without an error of its own (killed, or out "
+                       f"of memory?), and rank 0 lost its connection to it: {exception_message(own)}")
+            own = f"{own}{message}\n"  # last: the report shows the exception's lines, this one with them
+        (out / name).write_text(own)
         if hydra_cfg.mode == RunMode.MULTIRUN:
-            log.error(f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}) failed: {e}; the sweep goes on")
+            log.error(f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}) failed: {message}; "
+                      f"the sweep goes on")
             raise
-        if isinstance(e, UserError):
-            print(f"Error: {e}", file=sys.stderr)
+        if isinstance(e, UserError) or first is not None or _lost_peer(own):
+            print(f"Error: {message}", file=sys.stderr)
             sys.exit(1)
         raise
 
@@ -65,3 +85,16 @@ def _error_file() -> str:
     """error.txt, or error_rank<r>.txt for the other processes of a DDP job (they share its run dir)."""
     rank = next((os.environ[k] for k in ("RANK", "SLURM_PROCID", "LOCAL_RANK") if k in os.environ), "0")
     return "error.txt" if rank == "0" else f"error_rank{rank}.txt"
+
+
+def _earlier_failure(out: Path) -> tuple[int, str] | None:
+    """The error another rank of this job wrote before rank 0 failed (the earliest, if several)."""
+    files = sorted(out.glob("error_rank[1-9]*.txt"), key=lambda f: f.stat().st_mtime)
+    if not files:
+        return None
+    return int(files[0].stem.removeprefix("error_rank")), files[0].read_text()
+
+
+def _lost_peer(text: str) -> bool:
+    """A collective that failed because a peer process went away (gloo or NCCL)."""
+    return any(sign in text for sign in ("Connection closed by peer", "Connection reset by peer", "NCCL communicator was aborted"))

@@ -95,6 +95,14 @@ def test_ddp_single_run_has_one_dir_shards_the_training_set_and_tests_every_imag
     assert [p.name for p in (tmp_path / "train").iterdir()] == ["runs"]
     [run_dir] = (tmp_path / "train" / "runs").iterdir()
     _check_job(run_dir, odd_data, 0.2)
+    # Its checkpoint, written by 2 processes, is evaluated by one.
+    from src.eval import evaluate
+    from tests.conftest import make_cfg
+
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    assert torch.load(ckpt, weights_only=True)["world_size"] == 2
+    result = evaluate(make_cfg(tmp_path / "eval", odd_data, [f"ckpt_path={ckpt}", "logger=none"], "eval"))
+    assert 0 <= result["test/acc"] <= 1
 
 
 @pytest.mark.slow

@@ -74,7 +74,7 @@ class SmallDataFigures(Callback):
         for split, name, colour in ((dm.data_train, "training set", "C0"), (dm.data_test, "test set", "C3")):
             y = split.y * dm.y_std + dm.y_mean
             ax.scatter(self._original_x(dm, split).cpu(), y.cpu(), s=18, c=colour, label=name)
-        w, b = dm.original_units(pl_module.w.cpu(), pl_module.b.cpu())
+        w, b = dm.original_units(pl_module.w.float().cpu(), pl_module.b.float().cpu())  # the data's dtype
         xs = torch.linspace(*self._range(dm, 0), 2)
         ax.plot(xs, xs * w[0, 0] + b[0], "k-", label=f"y = {w[0, 0]:.4g} x + {b[0]:.4g}")
         ax.set(title="Fitted line", xlabel="x", ylabel="y")
@@ -87,7 +87,7 @@ class SmallDataFigures(Callback):
         return float(x.min()) - pad, float(x.max()) + pad
 
     def _predict(self, dm, pl_module, x_original):
-        x = ((x_original - dm.x_mean) / dm.x_std).to(pl_module.device)
+        x = ((x_original - dm.x_mean) / dm.x_std).to(pl_module.device, pl_module.dtype)
         return pl_module.predict(pl_module(x)).cpu()
 
     def boundary_figure(self, dm, pl_module):
@@ -97,7 +97,7 @@ class SmallDataFigures(Callback):
         fig, ax = plt.subplots(figsize=(6, 5))
         ax.contourf(gx, gy, regions, levels=dm.num_classes - 1 if dm.num_classes > 2 else 1, alpha=0.25, cmap="RdYlGn")
         if hasattr(pl_module, "probability"):  # logistic regression: the p = 0.5 line itself
-            x = ((torch.stack([gx.flatten(), gy.flatten()], 1) - dm.x_mean) / dm.x_std).to(pl_module.device)
+            x = ((torch.stack([gx.flatten(), gy.flatten()], 1) - dm.x_mean) / dm.x_std).to(pl_module.device, pl_module.dtype)
             ax.contour(gx, gy, pl_module.probability(x).cpu().reshape(gx.shape), levels=[0.5], colors="k")
         x = self._original_x(dm, dm.data_test)
         ax.scatter(x[:, 0], x[:, 1], c=dm.data_test.y, cmap="RdYlGn", edgecolors="k", s=30)

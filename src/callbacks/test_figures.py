@@ -25,7 +25,7 @@ class TestFigures(Callback):
         if batch_idx == 0 and isinstance(outputs, dict):  # the same first images every time: the test loader is not shuffled
             x, y = batch
             n = self.n_images
-            self.sample = (x[:n].cpu(), y[:n].cpu(), outputs["preds"][:n].cpu())
+            self.sample = (x[:n].float().cpu(), y[:n].cpu(), outputs["preds"][:n].cpu())  # float: bf16-true
 
     def on_test_end(self, trainer, pl_module):
         if not trainer.is_global_zero or pl_module.test_confusion is None:

@@ -16,14 +16,15 @@ from src.callbacks.figure_io import plt, save_figure
 
 
 def as_images(flat: torch.Tensor) -> torch.Tensor:
-    return flat.reshape(-1, 1, 28, 28).clamp(0, 1).cpu()
+    return flat.reshape(-1, 1, 28, 28).clamp(0, 1).float().cpu()  # float: under bf16-true too
 
 
 def prior_samples(net, n: int, seed: int) -> torch.Tensor:
     """n images decoded from z ~ N(0, I), drawn from their own seeded generator."""
     z = torch.randn(n, net.z_dim, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        return as_images(net.decode(z.to(next(net.parameters()).device)))
+        weight = next(net.parameters())  # its device and dtype (bf16 under trainer.precision=bf16-true)
+        return as_images(net.decode(z.to(weight.device, weight.dtype)))
 
 
 class VAEFigures(Callback):
@@ -55,7 +56,7 @@ class VAEFigures(Callback):
         test = trainer.datamodule.data_test
         g = torch.Generator().manual_seed(self.seed)  # the same digits every time
         idx = torch.randperm(len(test), generator=g)[: self.n_reconstructions]
-        x = test.x[idx].to(pl_module.device)
+        x = test.x[idx].to(pl_module.device, pl_module.dtype)
         with torch.no_grad():
             mu, _ = pl_module.net.encode(x)
             recon = pl_module.net.decode(mu)  # the mean of q(z|x): no sampling noise in the picture
@@ -80,7 +81,7 @@ class VAEFigures(Callback):
     def latent_figure(self, trainer, pl_module):
         test = trainer.datamodule.data_test
         with torch.no_grad():
-            mu = torch.cat([pl_module.net.encode(test.x[i : i + 1000].to(pl_module.device))[0].cpu()
+            mu = torch.cat([pl_module.net.encode(test.x[i : i + 1000].to(pl_module.device, pl_module.dtype))[0].float().cpu()
                             for i in range(0, len(test), 1000)])
         if mu.shape[1] > 2:
             mu = mu - mu.mean(dim=0)
@@ -101,6 +102,6 @@ class VAEFigures(Callback):
         n = self.manifold_size
         q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, n))
         zy, zx = torch.meshgrid(q.flip(0), q, indexing="ij")  # z[1] grows upwards
-        z = torch.stack([zx.flatten(), zy.flatten()], dim=1).to(pl_module.device)
+        z = torch.stack([zx.flatten(), zy.flatten()], dim=1).to(pl_module.device, pl_module.dtype)
         with torch.no_grad():
             return make_grid(as_images(pl_module.net.decode(z)), nrow=n, padding=0)

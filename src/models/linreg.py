@@ -52,7 +52,7 @@ class LinearRegression(BaseModule):
         # In float32 even under trainer.precision=*-mixed: one matrix-vector product gains nothing
         # from bf16, and the gradients written by hand below must match the parameters' dtype.
         with torch.autocast(x.device.type, enabled=False):
-            return linreg.predict(x, self.w, self.b)
+            return linreg.predict(x.to(self.w.dtype), self.w, self.b)
 
     def _loss(self, pred, y):
         return linreg.loss(pred, y, self.hparams.loss, self.hparams.delta)
@@ -67,7 +67,7 @@ class LinearRegression(BaseModule):
         self.optimum_mse = float(((linreg.predict(train.x, w, b) - train.y) ** 2).mean()) * self.y_scale
 
     def training_step(self, batch, batch_idx):
-        x, y = batch
+        x, y = (t.to(self.w.dtype) for t in batch)  # the parameters' dtype: 64-true and bf16-true too
         optimizer = self.optimizers()
         optimizer.zero_grad()
         if self.hparams.grad == "analytic":
@@ -88,7 +88,8 @@ class LinearRegression(BaseModule):
 
     def _update(self, stage, pred, y, loss):
         self.metrics[f"{stage}_loss"].update(loss, weight=len(y))
-        self.metrics[f"{stage}_mse"].update(((pred - y) ** 2).mean() * self.y_scale, weight=len(y))
+        # In float32: in the data's units an MSE overflows half precision (salaries squared).
+        self.metrics[f"{stage}_mse"].update(((pred - y).float() ** 2).mean() * self.y_scale, weight=len(y))
 
     def on_train_epoch_end(self):
         scheduler = self.lr_schedulers()
@@ -98,18 +99,18 @@ class LinearRegression(BaseModule):
         self.metrics["train_mse"].reset()  # replaced by the exact value at the epoch's end:
         dm = self.trainer.datamodule
         with torch.no_grad():
-            x, y = dm.data_train.x.to(self.device), dm.data_train.y.to(self.device)
-            mse = float(((self(x) - y) ** 2).mean()) * self.y_scale
+            x, y = dm.data_train.x.to(self.device, self.w.dtype), dm.data_train.y.to(self.device, self.w.dtype)
+            mse = float(((self(x) - y).float() ** 2).mean()) * self.y_scale
         values = {"train/mse": mse, "train/optimum_mse": self.optimum_mse, "train/gap": mse - self.optimum_mse,
                   "train/gap_rel": (mse - self.optimum_mse) / self.optimum_mse if self.optimum_mse > 0 else float("nan")}
         if hasattr(dm, "true_w"):
-            w, b = dm.original_units(self.w.detach().cpu(), self.b.detach().cpu())
+            w, b = dm.original_units(self.w.detach().float().cpu(), self.b.detach().float().cpu())
             values["params/w_error"] = float((w - dm.true_w).norm())
             values["params/b_error"] = float((b - dm.true_b).abs().sum())
         self.log_dict(values)
 
     def _evaluate(self, batch, stage: str) -> None:
-        x, y = batch
+        x, y = (t.to(self.w.dtype) for t in batch)
         pred = self(x)
         self._update(stage, pred, y, self._loss(pred, y))
 

@@ -32,10 +32,12 @@ class Mean(Metric):
     def _fold(self) -> None:
         if not self._values:
             return
-        values = torch.stack(self._values).to(self.total.dtype)
-        weights = torch.tensor(self._weights, dtype=values.dtype).to(values.device, non_blocking=True)
-        self.total += (values * weights).sum()
-        self.count += sum(self._weights)
+        # In float32 at least, even when the module was cast to half precision (trainer.precision=16-true).
+        dtype = torch.promote_types(self.total.dtype, torch.float32)
+        values = torch.stack(self._values).to(dtype)
+        weights = torch.tensor(self._weights, dtype=dtype).to(values.device, non_blocking=True)
+        self.total = self.total.to(dtype) + (values * weights).sum()
+        self.count = self.count.to(dtype) + sum(self._weights)
         self._values, self._weights = [], []
 
     def sync(self, *args, **kwargs) -> None:

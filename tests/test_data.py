@@ -114,6 +114,9 @@ def test_distributed_batches_give_each_rank_its_own_shard(n):
     exact = [torch.cat([y for _, y in Batches(split, 8, None, rank, 2, pad=False)]) for rank in range(2)]
     assert sorted(torch.cat(exact).tolist()) == list(range(n))  # every sample once
     assert [len(b) for b in exact] == [len(Batches(split, 1, None, r, 2, pad=False)) for r in range(2)]
+    counted = [[n for *_, n in Batches(split, 8, None, rank, 2, count_real=True)] for rank in range(2)]
+    assert sum(map(sum, counted)) == n  # padded to equal batch counts, the padding counted out
+    assert len(counted[0]) == len(counted[1])
 
 
 def test_missing_dataset_offline_names_dataset_folder_files_and_fix(tmp_path):

@@ -153,21 +153,30 @@ def test_a_nan_on_one_rank_stops_every_rank_at_once_naming_the_rank_and_step(odd
 
 
 class FailOnRank1(Callback):
-    """Rank 1 alone fails in epoch 1, batch 2: with an exception, or killed outright."""
+    """Rank 1 alone fails in epoch 1, batch 2 (or in its validation): with an exception, or killed outright."""
 
     def __init__(self, how: str):
         self.how = how
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_rank == 1 and trainer.current_epoch == 1 and batch_idx == 2:
+    def _fail(self, trainer, batch_idx, validating: bool):
+        if trainer.global_rank == 1 and trainer.current_epoch == 1 and batch_idx == (0 if validating else 2):
             if self.how == "kill":
                 os.kill(os.getpid(), 9)
             raise RuntimeError("boom on rank 1")
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.how != "raise_in_validation":
+            self._fail(trainer, batch_idx, validating=False)
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        if self.how == "raise_in_validation" and not trainer.sanity_checking:
+            self._fail(trainer, batch_idx, validating=True)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how,cause", [
     ("raise", "rank 1 failed: RuntimeError: boom on rank 1"),
+    ("raise_in_validation", "rank 1 failed: RuntimeError: boom on rank 1"),  # the others wait in a buffer sync
     ("kill", "rank 1 of this DDP job stopped without an error of its own (killed, or out of memory?)"),
 ])
 def test_a_rank_that_fails_alone_is_named_by_the_job(odd_data, tmp_path, how, cause):
@@ -180,7 +189,34 @@ def test_a_rank_that_fails_alone_is_named_by_the_job(odd_data, tmp_path, how, ca
     assert proc.returncode != 0
     [run_dir] = (tmp_path / "train" / "runs").iterdir()
     error = (run_dir / "error.txt").read_text()
-    assert (cause.split(": ", 1)[1] if how == "raise" else cause) in error, error[-2000:]
+    assert (cause if how == "kill" else cause.split(": ", 1)[1]) in error, error[-2000:]
     assert cause in proc.stderr, proc.stderr[-2000:]
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0  # epoch 0's, intact
     assert seconds < 120
+    if how == "kill":  # and the job resumes from there
+        _run([f"paths.log_dir={tmp_path}", "trainer.max_epochs=3", "ckpt_path=last"], odd_data)
+        assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
+
+
+@pytest.mark.slow
+def test_ddp_validation_counts_every_image_once_and_equals_one_process_on_the_same_weights(odd_data, tmp_path):
+    """41 validation images on 2 ranks (batches of 20): rank 1's last batch is only padding. BatchNorm: the
+    DDP wrapper syncs its buffers on every validation forward, so both ranks must run as many batches."""
+    import csv
+
+    import lightning as L
+
+    from src.utils.checkpoint import load_datamodule, load_model, read_checkpoint
+
+    _run([f"paths.log_dir={tmp_path}", "model=cnn", "model.arch=fast", "data.val_fraction=0.25625"], odd_data)
+    [run_dir] = (tmp_path / "train" / "runs").iterdir()
+    rows = [r for r in csv.DictReader((run_dir / "csv" / "metrics.csv").open()) if r.get("val/acc")]
+    ddp = {k: float(rows[-1][k]) for k in ("val/acc", "val/loss")}
+    ckpt = read_checkpoint(run_dir / "checkpoints" / "last.ckpt")  # written after that validation
+    datamodule = load_datamodule(ckpt, str(odd_data))
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                        enable_model_summary=False)
+    [one] = trainer.validate(load_model(ckpt), datamodule=datamodule)
+    assert len(datamodule.data_val) == 41
+    assert ddp["val/acc"] * 41 == pytest.approx(round(one["val/acc"] * 41)) == pytest.approx(one["val/acc"] * 41)
+    assert ddp["val/loss"] == pytest.approx(one["val/loss"], rel=1e-5)

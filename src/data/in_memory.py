@@ -59,7 +59,9 @@ class Batches:
     gets as many batches as the others, as torch's DistributedSampler does
     (training and validation run through the DDP wrapper, whose collectives
     need equal counts); `pad=False` shows every sample exactly once, the
-    ranks' counts differing by at most one (testing).
+    ranks' counts differing by at most one (testing). With `count_real`, each
+    batch comes with the number of its samples that are not padding (they come
+    first), so that metrics count every sample once (validation under DDP).
 
     The order is drawn on the CPU and copied to the split's device once per
     epoch; every batch is then cut on that device.
@@ -68,9 +70,9 @@ class Batches:
     batch_sampler = None  # Lightning looks for one beside `sampler` (whose set_epoch it calls)
 
     def __init__(self, split: TensorSplit, batch_size: int, sampler: EpochShuffleSampler | None = None,
-                 rank: int = 0, world_size: int = 1, pad: bool = True):
+                 rank: int = 0, world_size: int = 1, pad: bool = True, count_real: bool = False):
         self.split, self.batch_size, self.sampler = split, min(batch_size, max(1, len(split))), sampler
-        self.rank, self.world_size, self.pad = rank, world_size, pad
+        self.rank, self.world_size, self.pad, self.count_real = rank, world_size, pad, count_real
 
     def _count(self) -> int:
         n = len(self.sampler) if self.sampler is not None else len(self.split)
@@ -90,6 +92,7 @@ class Batches:
                 yield x[i : i + bs], y[i : i + bs]
             return
         order = self.sampler.order() if self.sampler is not None else torch.arange(len(y))
+        real = len(range(self.rank, len(order), self.world_size))  # this rank's samples before padding
         if self.world_size > 1:
             if self.pad:
                 total = math.ceil(len(order) / self.world_size) * self.world_size
@@ -98,4 +101,7 @@ class Batches:
         order = order.to(x.device)
         for i in range(0, len(order), bs):
             idx = order[i : i + bs]
-            yield x[idx], y[idx]
+            if self.count_real:  # (x, y, how many are real): the padding repeats another rank's samples
+                yield x[idx], y[idx], max(0, min(len(idx), real - i))
+            else:
+                yield x[idx], y[idx]

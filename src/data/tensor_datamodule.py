@@ -66,7 +66,7 @@ class TensorDataModule(L.LightningDataModule):
         w_orig = w * self.y_std / self.x_std.unsqueeze(1)
         return w_orig, self.y_mean + self.y_std * b - (self.x_mean @ w_orig)
 
-    def _batches(self, stage: str, batch_size: int, sampler=None, pad: bool = True) -> Batches:
+    def _batches(self, stage: str, batch_size: int, sampler=None, pad: bool = True, count_real: bool = False) -> Batches:
         split = getattr(self, f"data_{stage}")
         trainer = self.trainer
         if self.device == "auto" and trainer is not None:
@@ -75,7 +75,7 @@ class TensorDataModule(L.LightningDataModule):
                 self._on_device[key] = split.to(trainer.strategy.root_device)
             split = self._on_device[key]
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        batches = Batches(split, batch_size, sampler, rank, world_size, pad)
+        batches = Batches(split, batch_size, sampler, rank, world_size, pad, count_real and world_size > 1)
         limit = getattr(trainer, f"limit_{stage}_batches", None)
         if isinstance(limit, float) and 0 < limit < 1 and int(len(batches) * limit) == 0:  # Lightning: "0.1 * 6 < 1"
             size = "data.batch_size" if stage == "train" else "data.eval_batch_size"
@@ -94,7 +94,9 @@ class TensorDataModule(L.LightningDataModule):
         return self._batches("train", self.batch_size, sampler)
 
     def val_dataloader(self) -> Batches:
-        return self._batches("val", self.eval_batch_size)
+        # Under DDP validation runs through the DDP wrapper, whose forward syncs buffers: every rank needs as
+        # many batches, so the ranks are padded, and the padding is counted out of the metrics.
+        return self._batches("val", self.eval_batch_size, count_real=True)
 
     def test_dataloader(self) -> Batches:
         # Testing does not go through the DDP wrapper: each test sample is seen once, on one rank.

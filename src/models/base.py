@@ -10,6 +10,13 @@ from src.models.metrics import Mean
 STAGES = ("train", "val", "test")
 
 
+def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(x, y, n): the first n samples are real. Under DDP a validation batch says n itself: its last
+    samples can be padding (another rank's samples, repeated so that every rank runs as many batches)."""
+    x, y, *rest = batch
+    return x, y, (rest[0] if rest else len(y))
+
+
 class BaseModule(L.LightningModule):
     """`optim` and `scheduler` are the plain-dict configs of those Hydra groups,
     instantiated in `configure_optimizers`; keeping them as dicts keeps the

@@ -6,7 +6,7 @@ from torch import nn
 from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from src.models.base import STAGES, BaseModule
+from src.models.base import STAGES, BaseModule, split_batch
 from src.nets import scratch
 
 
@@ -32,12 +32,14 @@ class Classifier(BaseModule):
         return logits.argmax(dim=1)
 
     def _step(self, batch, stage: str):
-        x, y = batch
+        x, y, n = split_batch(batch)
         logits = self(x)
+        if n < len(y):  # padding (DDP validation): run, not counted
+            logits, y = logits[:n], y[:n]
         loss = self.loss_fn(logits, y)
         preds = self.predict(logits)
-        self.metrics[f"{stage}_loss"].update(loss.detach(), weight=len(y))
-        self.metrics[f"{stage}_acc"].update((preds == y).float().mean(), weight=len(y))
+        self.metrics[f"{stage}_loss"].update(loss.detach(), weight=n)
+        self.metrics[f"{stage}_acc"].update((preds == y).float().mean(), weight=n)
         return loss, preds
 
     def training_step(self, batch, batch_idx):

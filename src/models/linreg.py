@@ -3,7 +3,7 @@ import math
 import torch
 from torch import nn
 
-from src.models.base import STAGES, BaseModule
+from src.models.base import STAGES, BaseModule, split_batch
 from src.nets import linreg
 
 
@@ -110,7 +110,8 @@ class LinearRegression(BaseModule):
         self.log_dict(values)
 
     def _evaluate(self, batch, stage: str) -> None:
-        x, y = (t.to(self.w.dtype) for t in batch)
+        x, y, n = split_batch(batch)
+        x, y = x[:n].to(self.w.dtype), y[:n].to(self.w.dtype)
         pred = self(x)
         self._update(stage, pred, y, self._loss(pred, y))
 

@@ -24,6 +24,8 @@ class Mean(Metric):
         self._weights: list[int] = []
 
     def update(self, value: torch.Tensor, weight: int) -> None:
+        if weight == 0:  # an empty batch (all padding under DDP): its mean is NaN and counts for nothing
+            return
         self._values.append(value.detach())
         self._weights.append(weight)
         if len(self._values) >= self.fold_every:

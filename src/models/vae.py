@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from src.models.base import STAGES, BaseModule
+from src.models.base import STAGES, BaseModule, split_batch
 from src.nets.vae import VAENet, kl_to_standard_normal, reconstruction_nll
 from src.utils.errors import ConfigError
 
@@ -38,12 +38,13 @@ class VAE(BaseModule):
             raise ConfigError("model=vae needs pixels in [0, 1]: set data.normalize=false")
 
     def _step(self, batch, stage: str) -> torch.Tensor:
-        x, _ = batch
+        x, _, n = split_batch(batch)
         logits, mu, log_var = self.net(x)
         recon = reconstruction_nll(logits, x)
         kl = kl_to_standard_normal(mu, log_var)
+        if n < len(x):  # padding (DDP validation): run, not counted
+            recon, kl = recon[:n], kl[:n]
         loss = (recon + self.hparams.beta * kl).mean()
-        n = len(x)
         for name, value in (("loss", loss), ("recon", recon.mean()), ("kl", kl.mean()), ("elbo", (recon + kl).mean())):
             self.metrics[f"{stage}_{name}"].update(value.detach(), weight=n)
         return loss

@@ -17,9 +17,9 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from src.utils.errors import ConfigError
+from src.utils.errors import ConfigError, UserError
 from src.utils.resolvers import PROJECT_ROOT
 from src.utils.validate import validate
 
@@ -33,7 +33,7 @@ def check_command_line(config_name: str, argv: list[str] | None = None) -> None:
     try:
         for overrides in job_overrides(argv):
             check_job(config_name, overrides, in_sweep)
-    except ConfigError as e:
+    except UserError as e:
         print(f"Error: {e}", file=sys.stderr)
         sys.exit(1)
 
@@ -83,7 +83,27 @@ def check_job(config_name: str, overrides: list[str], in_sweep: bool = False) ->
     except Exception:  # e.g. a log_dir that depends on ${hydra:...}, known only once Hydra runs
         return cfg
     check_writable(log_dir)
+    if cfg.get("ckpt_path"):
+        check_checkpoint(cfg, resume=config_name == "train")
     return cfg
+
+
+def check_checkpoint(cfg: DictConfig, resume: bool) -> None:
+    """The checkpoint must be readable, and one to resume must fit this run: its model options and its
+    number of processes. torch (seconds) is imported only for a command that names a checkpoint.
+    (`ckpt_path=last` of src.eval and src.sample picks by model class: checked in the task.)"""
+    from src.utils.checkpoint import check_resumable, check_world_size, find_last, read_checkpoint
+
+    if cfg.ckpt_path == "last" and not resume:
+        return
+    path = find_last(cfg.paths.log_dir, cfg.task_name) if cfg.ckpt_path == "last" else cfg.ckpt_path
+    ckpt = read_checkpoint(path)
+    if not resume:
+        return
+    check_resumable(ckpt, OmegaConf.to_container(cfg.model, resolve=True), path)
+    devices, nodes = cfg.trainer.get("devices", 1), cfg.trainer.get("num_nodes", 1)
+    if isinstance(devices, int) and isinstance(nodes, int):  # ("auto": known once the Trainer is built)
+        check_world_size(ckpt, devices * nodes, path)
 
 
 def _compose(config_name: str, overrides: list[str]) -> DictConfig:

@@ -191,6 +191,10 @@ def test_a_rank_that_fails_alone_is_named_by_the_job(odd_data, tmp_path, how, ca
     error = (run_dir / "error.txt").read_text()
     assert (cause if how == "kill" else cause.split(": ", 1)[1]) in error, error[-2000:]
     assert cause in proc.stderr, proc.stderr[-2000:]
+    from src.utils.errors import exception_message
+
+    report = exception_message(error)  # what a sweep's report shows
+    assert ("rank 1 of this DDP job stopped" if how == "kill" else "(raised on rank 1; rank 0 failed in") in report
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0  # epoch 0's, intact
     assert seconds < 120
     if how == "kill":  # and the job resumes from there

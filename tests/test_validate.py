@@ -73,7 +73,10 @@ def test_eval_and_sample_need_a_checkpoint():
     for name in ("eval", "sample"):
         with pytest.raises(ConfigError, match="ckpt_path is required"):
             check_job(name, [])
-    check_job("sample", ["ckpt_path=x.ckpt", "n=4"])
+    from src.utils.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="ckpt_path=x.ckpt: no such file"):  # read before any dir is made
+        check_job("sample", ["ckpt_path=x.ckpt", "n=4"])
     with pytest.raises(ConfigError, match="n=0 is not allowed"):
         check_job("sample", ["ckpt_path=x.ckpt", "n=0"])
 

@@ -58,12 +58,14 @@ def run_task(task, cfg):
         hydra_cfg = HydraConfig.get()
         out, name, own = Path(hydra_cfg.runtime.output_dir), _error_file(), traceback.format_exc()
         message = str(e)
-        first = _earlier_failure(out) if name == "error.txt" else None
+        # (A user error of rank 0's own, such as the NaN check every rank makes together, names itself.)
+        first = _earlier_failure(out) if name == "error.txt" and not isinstance(e, UserError) else None
         if first is not None:
             rank, text = first
             (out / "error_rank0.txt").write_text(own)
-            own = f"rank {rank} failed first; rank 0 failed in consequence (error_rank0.txt)\n\n{text}"
             message = f"rank {rank} failed: {exception_message(text)}"
+            # Last, so that the report's error column (the traceback's final exception) says it too.
+            own = f"{text}(raised on rank {rank}; rank 0 failed in consequence: error_rank0.txt)\n"
         elif name == "error.txt" and _lost_peer(own):
             world = int(os.environ.get("WORLD_SIZE", "2"))
             silent = [str(r) for r in range(1, world) if not (out / f"error_rank{r}.txt").exists()] or ["?"]

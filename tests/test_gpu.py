@@ -81,12 +81,10 @@ def sync_sites():
         else:
             original(message, category, filename, lineno, file, line)
 
-    warnings.showwarning = record
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # restores showwarning and the filters afterwards
         warnings.simplefilter("always")
         warnings.showwarning = record
         yield sites
-    warnings.showwarning = original
     if CUDA:
         torch.cuda.set_sync_debug_mode("default")
 

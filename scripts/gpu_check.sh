@@ -13,6 +13,18 @@
 # 4. scripts/benchmark.py on the GPU: the MLP and experiment=mnist_fast (project / bare
 #    LightningModule / plain loop);
 # and writes OUT_DIR/summary.txt (also printed) and 6 other files beside it.
+#
+# The wheels, made here (with network) for a Python 3.12 machine that has torch, torchvision, lightning,
+# torchmetrics, tensorboard, matplotlib, rich, numpy, scipy, PyYAML, tqdm and packaging:
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp -d .whl \
+#     --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
+#     --platform manylinux2014_x86_64 --platform manylinux1_x86_64 \
+#     hydra-core==1.3.8 omegaconf==2.3.1 hydra-optuna-sweeper==1.3.0 optuna==2.10.1 \
+#     hydra-submitit-launcher==1.2.0 submitit==1.5.4 sqlalchemy==1.4.54 alembic==1.13.3 cliff==4.17.0 \
+#     cmaes==0.13.1 colorlog==6.12.0 Mako==1.4.3 greenlet==3.5.6 stevedore==5.10.0 cmd2==4.3.1 \
+#     autopage==0.6.0 prettytable==3.18.0 pyperclip==1.11.0 wcwidth==0.9.4 prompt-toolkit==3.0.53 \
+#     rich-argparse==1.8.0
+#   pip wheel --no-deps -w .whl antlr4-python3-runtime==4.9.3     # an sdist: built here
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-gpu_check_out}

@@ -99,7 +99,7 @@ def test_bad_salary_csv_names_file_row_and_column(tmp_path, content, message):
 
 def test_repeat_sampler_gives_full_passes():
     sampler = EpochShuffleSampler(5, seed=0, repeat=3)
-    order = list(sampler)
+    order = sampler.order().tolist()
     assert len(sampler) == len(order) == 15
     for i in range(0, 15, 5):
         assert sorted(order[i : i + 5]) == list(range(5))

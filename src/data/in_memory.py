@@ -47,9 +47,6 @@ class EpochShuffleSampler:
         # `repeat` passes, each a fresh permutation: a batch of size n is then always the whole set.
         return torch.cat([torch.randperm(self.n, generator=g) for _ in range(self.repeat)])
 
-    def __iter__(self):
-        return iter(self.order().tolist())
-
 
 class Batches:
     """The batches of one pass over `split`, in the sampler's order (or in order), this rank's share.

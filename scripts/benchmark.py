@@ -32,7 +32,7 @@ from omegaconf import OmegaConf, open_dict
 from src.data.augment import random_shift
 from src.models.base import BaseModule
 from src.train import train
-from src.utils.instantiate import build_model
+from src.utils.instantiate import instantiate_model
 from src.utils.resolvers import PROJECT_ROOT
 
 
@@ -49,7 +49,7 @@ def _autocast(cfg, device: torch.device):
 
 def tight_loop(cfg, datamodule, epochs: int, device: torch.device) -> list[dict[str, float]]:
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg, datamodule)
+    model = instantiate_model(cfg, datamodule)
     net, loss_fn = model.net.to(device), model.loss_fn
     x, y = datamodule.data_train.x.to(device), datamodule.data_train.y.to(device)
     xv, yv = datamodule.data_val.x.to(device), datamodule.data_val.y.to(device)
@@ -95,7 +95,7 @@ def bare_lightning(cfg, datamodule, epochs: int) -> list[dict[str, float]]:
     from src.callbacks.epoch_timer import EpochTimer
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg, datamodule)
+    model = instantiate_model(cfg, datamodule)
 
     class Bare(L.LightningModule):
         def __init__(self):

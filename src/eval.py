@@ -7,39 +7,28 @@ The model and data settings come from the checkpoint; the figures and
 TensorBoard logs go to logs/eval/runs/<time>/.
 """
 
-import sys
+from src.utils.program import preflight, program
 
-import hydra
-from omegaconf import DictConfig
+preflight("eval", __name__)  # a bad command line stops here, before the imports below take seconds
 
-from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and ${new_dir:})
-from src.utils.ddp import child_argv, hydra_job_for_ddp_children
-from src.utils.preflight import check_command_line
-from src.utils.task import import_lightning, run_task
-from src.utils.validate import validate
+from hydra.utils import instantiate  # noqa: E402
+from lightning.pytorch.callbacks import RichProgressBar  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from src.callbacks.test_figures import TestFigures  # noqa: E402
+from src.models.classifier import Classifier  # noqa: E402
+from src.utils.checkpoint import find_last, load_datamodule, load_model, read_checkpoint  # noqa: E402
+from src.utils.instantiate import instantiate_each  # noqa: E402
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    validate(cfg)
-    from src.utils.checkpoint import find_last, load_datamodule, load_model, read_checkpoint
-
-    # Before importing Lightning: a bad path fails fast. `last` needs the model classes to choose.
-    ckpt = None if cfg.ckpt_path == "last" else read_checkpoint(cfg.ckpt_path)
-    import_lightning()
-    from hydra.utils import instantiate
-    from lightning.pytorch.callbacks import RichProgressBar
-
-    from src.callbacks.test_figures import TestFigures
-    from src.models.classifier import Classifier
-    from src.utils.instantiate import instantiate_each
-
-    if ckpt is None:  # ckpt_path=last: the newest last.ckpt of a classifier trained by src.train
+    if cfg.ckpt_path == "last":  # the newest last.ckpt of a classifier trained by src.train
         cfg.ckpt_path = str(find_last(cfg.paths.log_dir, "train", Classifier))
         print(f"ckpt_path=last: evaluating {cfg.ckpt_path}")
-        ckpt = read_checkpoint(cfg.ckpt_path)
-
+    ckpt = read_checkpoint(cfg.ckpt_path)
     model = load_model(ckpt, expected_base=Classifier)
     datamodule = load_datamodule(ckpt, cfg.paths.data_dir)
+
     loggers = instantiate_each(cfg.get("logger"))
     callbacks = [TestFigures(cfg.paths.output_dir, cfg.n_images)]
     if cfg.trainer.enable_progress_bar:
@@ -53,13 +42,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
+@program("eval")
 def main(cfg: DictConfig) -> None:
-    with hydra_job_for_ddp_children():
-        run_task(evaluate, cfg)
+    evaluate(cfg)
 
 
 if __name__ == "__main__":
-    sys.argv = child_argv(sys.argv)  # a DDP child process runs its parent's job (see src/utils/ddp.py)
-    check_command_line("eval")  # a bad key or value stops here, before Hydra creates any dir
     main()

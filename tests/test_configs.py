@@ -4,7 +4,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from src.utils.instantiate import build_model, instantiate_each
+from src.utils.instantiate import instantiate_each, instantiate_model
 from src.utils.resolvers import PROJECT_ROOT
 
 GROUPS = ("model", "data", "optim", "scheduler", "accelerator", "trainer", "logger", "callbacks", "experiment")
@@ -23,6 +23,22 @@ def test_the_groups_hold_what_the_readme_promises():
     assert {"seed000_lenet", "seed002_convbn", "seed004_mlp", "seed001_softmax", "seed000_vae", "vae_mnist"} <= have["experiment"]
 
 
+@pytest.mark.parametrize("overrides,figures", [
+    ((), {"test_figures"}),                                     # the default: LeNet on MNIST
+    (("model=vae",), {"vae_figures"}),
+    (("model=linreg", "data=salary"), {"small_data_figures"}),
+    (("model=logreg", "data=blobs"), {"test_figures", "small_data_figures"}),
+    (("model=mlp", "data=fashion_mnist", "callbacks=early_stopping"), {"test_figures", "early_stopping"}),
+])
+def test_models_and_data_bring_the_figures_that_apply_to_them(overrides, figures):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
+        cfg = compose("train", overrides=list(overrides))
+    always = {"model_checkpoint", "last_checkpoint", "finite_loss", "lr_monitor", "progress_bar", "epoch_timer"}
+    assert set(cfg.callbacks) == always | figures
+
+
 # Options that need a partner from another group (a regression model needs regression data...).
 PARTNER = {"model=linreg": "data=linear", "model=logreg": "data=blobs", "data=salary": "model=linreg",
            "data=linear": "model=linreg", "data=blobs": "model=logreg", "data=clusters": "model=softmax",
@@ -34,7 +50,7 @@ def test_option_composes_and_instantiates(cfg_factory, group, option):
     override = f"{group}={option}"
     cfg = cfg_factory(override, *[PARTNER[override]] if override in PARTNER else [])
     datamodule = instantiate(cfg.data)
-    model = build_model(cfg, datamodule)
+    model = instantiate_model(cfg, datamodule)
     optimizer = instantiate(cfg.optim, params=model.parameters())
     assert isinstance(optimizer, torch.optim.Optimizer)
     if cfg.scheduler:

@@ -157,9 +157,9 @@ def test_ckpt_path_last_picks_the_newest_last_ckpt(tmp_path):
 def test_the_random_state_is_restored_when_fitting_from_new_and_older_checkpoints():
     from types import SimpleNamespace
 
-    from src.models.mlp import MLPClassifier
+    from src.models.classifier import Classifier
 
-    model = MLPClassifier(input_shape=[1, 28, 28], num_classes=10, optim={}, scheduler=None)
+    model = Classifier({"_target_": "src.nets.mlp.torch_mlp"}, input_shape=[1, 28, 28], num_classes=10)
     saved = torch.get_rng_state()
     expected = torch.rand(3)
     for checkpoint in ({"rng_state": {"torch": saved}}, {"callbacks": {"RNGState": {"torch": saved}}}):  # older

@@ -14,6 +14,7 @@ from src.data.augment import random_shift
 from src.nets.cnn import fast
 from src.train import train
 from src.utils.errors import ConfigError
+from src.utils.validate import validate
 
 
 def test_random_shift_moves_each_image_by_its_own_offset_within_the_limit():
@@ -97,4 +98,4 @@ def test_mnist_fast_composes_and_trains_a_few_batches(cfg_factory, tmp_path):
 
 def test_bad_shift_is_refused(cfg_factory):
     with pytest.raises(ConfigError, match=r"data.random_shift=-1 is not allowed: must be an integer >= 0"):
-        train(cfg_factory("data.random_shift=-1"))
+        validate(cfg_factory("data.random_shift=-1"))

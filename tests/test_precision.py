@@ -68,7 +68,8 @@ def test_16_mixed_on_the_cpu_becomes_bf16_mixed_with_lightnings_warning(cfg_fact
 
 def test_an_unknown_precision_is_refused_with_the_allowed_values(cfg_factory):
     from src.utils.errors import ConfigError
+    from src.utils.validate import validate
 
     cfg = cfg_factory("model=mlp", "trainer.precision=8-mixed")
     with pytest.raises(ConfigError, match="trainer.precision='8-mixed' is not allowed: must be one of: 32-true, 16-mixed, bf16-mixed"):
-        train(cfg)
+        validate(cfg)

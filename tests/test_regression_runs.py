@@ -7,6 +7,7 @@ import torch
 
 from src.train import train
 from src.utils.errors import ConfigError
+from src.utils.validate import validate
 
 QUIET = ["logger=none", "callbacks.lr_monitor=null"]
 
@@ -105,7 +106,7 @@ def test_logreg_separates_the_blobs(cfg_factory):
     [
         (("model=linreg", "data=mnist"), "LinearRegression needs a regression data set (data=salary or data=linear); "
                                           "data 'mnist' is a classification set"),
-        (("model=cnn", "data=salary"), "CNNClassifier needs a data set with classes; data 'SalaryDataModule' is a regression set"),
+        (("model=cnn", "data=salary"), "Classifier needs a data set with classes; data 'SalaryDataModule' is a regression set"),
         (("model=logreg", "data=clusters"), "model=logreg is binary: it needs a data set with 2 classes (e.g. data=blobs), "
                                              "and this one has 10"),
     ],
@@ -137,7 +138,7 @@ def test_eval_rebuilds_a_synthetic_data_set_from_the_checkpoint(cfg_factory):
 )
 def test_bad_regression_values_are_refused_before_training(cfg_factory, overrides, message):
     with pytest.raises(ConfigError) as err:
-        train(cfg_factory("model=linreg", *overrides, *QUIET))
+        validate(cfg_factory("model=linreg", *overrides, *QUIET))
     assert message in str(err.value)
 
 

@@ -74,8 +74,3 @@ def test_scratch_sgd_matches_torch_sgd():
         trajectories.append(w.detach())
     assert torch.allclose(*trajectories)
     assert not torch.allclose(trajectories[0], w0)
-
-
-def test_scratch_sgd_rejects_bad_lr():
-    with pytest.raises(ValueError, match="lr must be > 0"):
-        ScratchSGD([torch.zeros(1, requires_grad=True)], lr=-1)

@@ -10,6 +10,8 @@ from lightning.pytorch import Callback
 
 from src.train import train
 from src.utils.errors import CheckpointError, ConfigError, TrainingError
+from src.utils.preflight import check_checkpoint
+from src.utils.validate import validate
 
 MODELS = [
     ("model=softmax", "model.impl=scratch", "optim=sgd_scratch"),
@@ -101,7 +103,7 @@ class BestSoFar(Callback):
     def on_train_start(self, trainer, pl_module):
         callback = trainer.checkpoint_callback
         score = None if callback.best_model_score is None else float(callback.best_model_score)
-        best = float(pl_module.metrics["val_acc_best"].max_value)
+        best = float(pl_module.val_acc_best.max_value)
         Path(self.path).write_text(json.dumps([score, callback.best_model_path, best]))
 
 
@@ -124,16 +126,17 @@ def test_resume_keeps_the_best_checkpoint_and_score(cfg_factory, tmp_path):
 
 
 def test_resume_with_other_model_options_is_refused_before_loading_data(cfg_factory):
-    first = cfg_factory("model=softmax", "logger=none", "test=false", name="first")
+    first = cfg_factory("model=mlp", "model.hidden=[8]", "logger=none", "test=false", name="first")
     train(first)
     last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
-    with pytest.raises(CheckpointError, match="holds SoftmaxClassifier, the config builds MLPClassifier"):
-        train(cfg_factory("model=mlp", f"ckpt_path={last}", name="a"))
-    with pytest.raises(CheckpointError, match="model.impl: the checkpoint has 'scratch', the config 'torch'"):
-        train(cfg_factory("model=softmax", "model.impl=torch", f"ckpt_path={last}", name="b"))
+    with pytest.raises(CheckpointError, match="holds Classifier of torch_mlp, the config builds Classifier of scratch_softmax"):
+        check_checkpoint(cfg_factory("model=softmax", f"ckpt_path={last}", name="a"), resume=True)
+    with pytest.raises(CheckpointError, match="holds Classifier of torch_mlp, the config builds LogisticRegression of logistic"):
+        check_checkpoint(cfg_factory("model=logreg", f"ckpt_path={last}", name="b"), resume=True)
+    with pytest.raises(CheckpointError, match=r"model.hidden: the checkpoint has \[8\], the config \[16\]\. Resume with"):
+        check_checkpoint(cfg_factory("model=mlp", "model.hidden=[16]", f"ckpt_path={last}", name="c"), resume=True)
     with pytest.raises(CheckpointError, match="no such file"):
-        train(cfg_factory("model=softmax", "ckpt_path=/nowhere/last.ckpt", "data.download=false",
-                          "paths.data_dir=/nowhere", name="c"))
+        check_checkpoint(cfg_factory("model=softmax", "ckpt_path=/nowhere/last.ckpt", name="d"), resume=True)
 
 
 @pytest.mark.parametrize(
@@ -182,7 +185,7 @@ def test_warmup_cosine_warms_up_then_decays():
 def test_bad_values_give_clear_errors(cfg_factory, override, message):
     cfg = cfg_factory(*override.split())
     with pytest.raises(ConfigError) as err:
-        train(cfg)
+        validate(cfg)
     assert message in str(err.value)
 
 

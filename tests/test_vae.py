@@ -40,22 +40,22 @@ def test_reconstruction_is_the_seeds_bce_summed_per_image():
 
 def test_loss_is_per_sample_not_per_batch():
     torch.manual_seed(0)
-    model = VAE([1, 28, 28], optim=ADAM)
+    model = VAE({"_target_": "src.nets.vae.VAENet"}, [1, 28, 28], optim=ADAM)
     image = torch.rand(1, 1, 28, 28)
-    one = model._step((image, torch.zeros(1)), "train")
-    fifty = model._step((image.repeat(50, 1, 1, 1), torch.zeros(50)), "train")
+    one = model.step(image, torch.zeros(1))["loss"]
+    fifty = model.step(image.repeat(50, 1, 1, 1), torch.zeros(50))["loss"]
     assert abs(fifty.item() - one.item()) < 0.01 * one.item()
     assert 400 < one.item() < 700  # ~784 * ln 2 for an untrained decoder: per image, in nats
 
 
 def test_loss_decreases_over_a_few_steps():
     torch.manual_seed(0)
-    model = VAE([1, 28, 28], optim=ADAM)
+    model = VAE({"_target_": "src.nets.vae.VAENet"}, [1, 28, 28], optim=ADAM)
     x = (torch.rand(32, 1, 28, 28) > 0.7).float()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(30):
-        loss = model._step((x, torch.zeros(32)), "train")
+        loss = model.step(x, torch.zeros(32))["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -114,7 +114,7 @@ def test_sampler_refuses_a_classifier_checkpoint(cfg_factory):
     train(cfg)
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     cfg = cfg_factory(f"ckpt_path={ckpt}", name="sample", config_name="sample")
-    with pytest.raises(CheckpointError, match="holds a SoftmaxClassifier model; this command needs a VAE"):
+    with pytest.raises(CheckpointError, match="holds a Classifier model; this command needs a VAE"):
         sample(cfg)
 
 
@@ -127,7 +127,7 @@ def test_eval_refuses_a_vae_checkpoint(cfg_factory, vae_checkpoint):
 
 
 def test_the_network_matches_the_seed_shapes():
-    net = VAENet(784, [512, 256], 2)
+    net = VAENet([1, 28, 28], [512, 256], 2)
     shapes = [tuple(p.shape) for p in net.parameters()]
     assert shapes[:2] == [(512, 784), (512,)] and shapes[-2:] == [(784, 512), (784,)]
     assert sum(p.numel() for p in net.parameters()) == 1_068_820

@@ -4,8 +4,8 @@ from lightning.pytorch.callbacks import RichProgressBar
 
 
 class ThrottledRichProgressBar(RichProgressBar):
-    """Lightning 2.6's RichProgressBar re-reads the metrics and updates the bar after every
-    batch, whatever its refresh_rate: ~20 us a step on 2 CPU cores, 1.5% of the seed MLP's step."""
+    """Lightning's RichProgressBar re-reads the metrics and updates the bar after every batch,
+    whatever its refresh_rate: a cost per step that a small network's step notices."""
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         done = batch_idx + 1

@@ -1,6 +1,7 @@
-"""Figures of the small, non-image data sets, after testing: the fitted line (regression on one
-feature), the decision regions over 2-D inputs, test points coloured by predicted label in 3-D,
-and the loss curves. Image data sets are left to TestFigures."""
+"""Figures of the small feature-vector data sets (their configs add this callback), after testing:
+the fitted line (regression on one feature: the model's `coefficients()`), the decision regions
+over 2-D inputs (a classifier's `predict` and `probabilities`), test points coloured by predicted
+label in 3-D, and the loss curves."""
 
 from pathlib import Path
 
@@ -15,11 +16,6 @@ class SmallDataFigures(Callback):
         self.output_dir = Path(output_dir)
         self.grid_size = grid_size
         self.curves: dict[str, list[tuple[int, float]]] = {}
-
-    @staticmethod
-    def applies(datamodule, model) -> bool:
-        """src.train attaches this callback only where this is true: feature vectors, not images."""
-        return len(getattr(datamodule, "input_shape", ())) == 1
 
     # Lightning calls a callback's epoch-end hook before the module's, so the module's
     # train/loss of epoch e is read at the start of epoch e + 1 (or at the end of training).
@@ -74,7 +70,7 @@ class SmallDataFigures(Callback):
         for split, name, colour in ((dm.data_train, "training set", "C0"), (dm.data_test, "test set", "C3")):
             y = split.y * dm.y_std + dm.y_mean
             ax.scatter(self._original_x(dm, split).cpu(), y.cpu(), s=18, c=colour, label=name)
-        w, b = dm.original_units(pl_module.w.float().cpu(), pl_module.b.float().cpu())  # the data's dtype
+        w, b = dm.original_units(*pl_module.coefficients())
         xs = torch.linspace(*self._range(dm, 0), 2)
         ax.plot(xs, xs * w[0, 0] + b[0], "k-", label=f"y = {w[0, 0]:.4g} x + {b[0]:.4g}")
         ax.set(title="Fitted line", xlabel="x", ylabel="y")
@@ -96,9 +92,10 @@ class SmallDataFigures(Callback):
         regions = self._predict(dm, pl_module, torch.stack([gx.flatten(), gy.flatten()], 1)).reshape(gx.shape)
         fig, ax = plt.subplots(figsize=(6, 5))
         ax.contourf(gx, gy, regions, levels=dm.num_classes - 1 if dm.num_classes > 2 else 1, alpha=0.25, cmap="RdYlGn")
-        if hasattr(pl_module, "probability"):  # logistic regression: the p = 0.5 line itself
+        if dm.num_classes == 2:  # the p = 0.5 line itself
             x = ((torch.stack([gx.flatten(), gy.flatten()], 1) - dm.x_mean) / dm.x_std).to(pl_module.device, pl_module.dtype)
-            ax.contour(gx, gy, pl_module.probability(x).cpu().reshape(gx.shape), levels=[0.5], colors="k")
+            p = pl_module.probabilities(x)[:, 1].float().cpu()
+            ax.contour(gx, gy, p.reshape(gx.shape), levels=[0.5], colors="k")
         x = self._original_x(dm, dm.data_test)
         ax.scatter(x[:, 0], x[:, 1], c=dm.data_test.y, cmap="RdYlGn", edgecolors="k", s=30)
         ax.set(title="Decision regions and test points (colour: true class)", xlabel="x1", ylabel="x2")

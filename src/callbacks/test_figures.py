@@ -4,22 +4,18 @@ saved as PNG in the run dir and logged to TensorBoard."""
 from pathlib import Path
 
 from lightning.pytorch import Callback
+from torchmetrics.utilities.plot import plot_confusion_matrix
 
 from src.callbacks.figure_io import plt, save_figure
 
 
 class TestFigures(Callback):
+    """For a Classifier: reads the `preds` of its first test batch's outputs and its `test_confusion`."""
+
     def __init__(self, output_dir: str, n_images: int = 32):
         self.output_dir = Path(output_dir)
         self.n_images = n_images
         self.sample = None
-
-    @staticmethod
-    def applies(datamodule, model) -> bool:
-        """src.train attaches this callback only to classifiers."""
-        from src.models.classifier import Classifier
-
-        return isinstance(model, Classifier)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         if batch_idx == 0 and isinstance(outputs, dict):  # the same first images every time: the test loader is not shuffled
@@ -31,15 +27,15 @@ class TestFigures(Callback):
         if not trainer.is_global_zero or pl_module.test_confusion is None:
             return
         classes = getattr(trainer.datamodule, "classes", None) or [str(i) for i in range(len(pl_module.test_confusion))]
-        save_figure(trainer, self.output_dir, "test/confusion_matrix", self.confusion_figure(pl_module, classes))
+        save_figure(trainer, self.output_dir, "test/confusion_matrix", self.confusion_figure(pl_module.test_confusion, classes))
         if self.sample is not None and self.sample[0].dim() == 4:  # images (the small data sets have their own figures)
             save_figure(trainer, self.output_dir, "test/test_predictions", self.predictions_figure(classes))
 
     @staticmethod
-    def confusion_figure(pl_module, classes):
+    def confusion_figure(confusion, classes):
         fig, ax = plt.subplots(figsize=(8, 7))
         short = [c.split(" - ")[0] for c in classes]  # MNIST names read "0 - zero"
-        pl_module.metrics["test_confmat"].plot(val=pl_module.test_confusion, ax=ax, labels=short)
+        plot_confusion_matrix(confusion, ax=ax, labels=short)
         ax.set_title("Test confusion matrix (rows: true, columns: predicted)")
         return fig
 

@@ -1,4 +1,5 @@
-"""The seed's VAE pictures, as PNG files in the run dir and images in TensorBoard:
+"""A VAE's pictures (through its `encode`, `decode` and `z_dim`), as PNG files in the run dir and
+images in TensorBoard:
 
 - reconstructions of the same test digits after the configured epochs and at the end,
 - at the end: the latent means of the test set coloured by label, 64 samples
@@ -19,12 +20,12 @@ def as_images(flat: torch.Tensor) -> torch.Tensor:
     return flat.reshape(-1, 1, 28, 28).clamp(0, 1).float().cpu()  # float: under bf16-true too
 
 
-def prior_samples(net, n: int, seed: int) -> torch.Tensor:
+def prior_samples(vae, n: int, seed: int) -> torch.Tensor:
     """n images decoded from z ~ N(0, I), drawn from their own seeded generator."""
-    z = torch.randn(n, net.z_dim, generator=torch.Generator().manual_seed(seed))
+    z = torch.randn(n, vae.z_dim, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        weight = next(net.parameters())  # its device and dtype (bf16 under trainer.precision=bf16-true)
-        return as_images(net.decode(z.to(weight.device, weight.dtype)))
+        weight = next(vae.parameters())  # its device and dtype (bf16 under trainer.precision=bf16-true)
+        return as_images(vae.decode(z.to(weight.device, weight.dtype)))
 
 
 class VAEFigures(Callback):
@@ -58,8 +59,8 @@ class VAEFigures(Callback):
         idx = torch.randperm(len(test), generator=g)[: self.n_reconstructions]
         x = test.x[idx].to(pl_module.device, pl_module.dtype)
         with torch.no_grad():
-            mu, _ = pl_module.net.encode(x)
-            recon = pl_module.net.decode(mu)  # the mean of q(z|x): no sampling noise in the picture
+            mu, _ = pl_module.encode(x)
+            recon = pl_module.decode(mu)  # the mean of q(z|x): no sampling noise in the picture
         grid = make_grid(torch.cat([as_images(x.flatten(1)), as_images(recon)]), nrow=self.n_reconstructions, pad_value=1)
         self._emit(trainer, f"reconstructions_{tag}", grid)
 
@@ -73,15 +74,15 @@ class VAEFigures(Callback):
             return
         self._reconstructions(trainer, pl_module, "final")
         self._emit(trainer, "latent_space", figure=self.latent_figure(trainer, pl_module))
-        grid = make_grid(prior_samples(pl_module.net, self.n_samples, self.seed), nrow=8, pad_value=1)
+        grid = make_grid(prior_samples(pl_module, self.n_samples, self.seed), nrow=8, pad_value=1)
         self._emit(trainer, "prior_samples", grid)
-        if pl_module.net.z_dim == 2:
+        if pl_module.z_dim == 2:
             self._emit(trainer, "manifold", self.manifold_grid(pl_module))
 
     def latent_figure(self, trainer, pl_module):
         test = trainer.datamodule.data_test
         with torch.no_grad():
-            mu = torch.cat([pl_module.net.encode(test.x[i : i + 1000].to(pl_module.device, pl_module.dtype))[0].float().cpu()
+            mu = torch.cat([pl_module.encode(test.x[i : i + 1000].to(pl_module.device, pl_module.dtype))[0].float().cpu()
                             for i in range(0, len(test), 1000)])
         if mu.shape[1] > 2:
             mu = mu - mu.mean(dim=0)
@@ -104,4 +105,4 @@ class VAEFigures(Callback):
         zy, zx = torch.meshgrid(q.flip(0), q, indexing="ij")  # z[1] grows upwards
         z = torch.stack([zx.flatten(), zy.flatten()], dim=1).to(pl_module.device, pl_module.dtype)
         with torch.no_grad():
-            return make_grid(as_images(pl_module.net.decode(z)), nrow=n, padding=0)
+            return make_grid(as_images(pl_module.decode(z)), nrow=n, padding=0)

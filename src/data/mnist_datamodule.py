@@ -35,23 +35,17 @@ class MNISTDataModule(TensorDataModule):
         data_dir: str = "data",
         val_fraction: float = 0.1,
         split_seed: int = 42,
-        batch_size: int = 64,
-        eval_batch_size: int = 1000,
         normalize: bool = True,
         mean: float = 0.1307,
         std: float = 0.3081,
         download: bool = True,
-        seed: int = 0,
         random_shift: int = 0,
-        device: str = "auto",
+        **loader,  # TensorDataModule's batch_size, eval_batch_size, standardize, seed, repeat, device
     ):
-        super().__init__(batch_size, eval_batch_size, standardize=False, seed=seed, device=device)
-        if name not in DATASETS:
-            raise ValueError(f"data.name={name!r} is unknown; allowed: {sorted(DATASETS)}")
+        super().__init__(**loader)
         # data_dir is machine-specific: keep it out of the checkpoint so that
         # `src.eval` on another machine uses its own paths.data_dir.
-        # device: where this machine trains, not a property of the data.
-        self.save_hyperparameters(ignore=["data_dir", "device"], logger=False)
+        self.save_hyperparameters(ignore=["data_dir"], logger=False)
         self.data_dir = Path(data_dir)
         self.tv_class, self.title = DATASETS[name]
         self.classes: list[str] = list(self.tv_class.classes)
@@ -110,18 +104,15 @@ class MNISTDataModule(TensorDataModule):
             x.sub_(self.hparams.mean).div_(self.hparams.std)
         return x, labels.long()
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.data_train is not None:
-            return
+    def make_splits(self):
         x, y = self._load("train")
         n_val = round(len(y) * self.hparams.val_fraction)
         if not 0 < n_val < len(y):
             raise DataError(f"data.val_fraction={self.hparams.val_fraction} leaves no train or no validation data from {len(y)} images")
         perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.hparams.split_seed))
-        self.data_val = TensorSplit(x[perm[:n_val]], y[perm[:n_val]])
-        self.data_train = TensorSplit(x[perm[n_val:]], y[perm[n_val:]])
-        self.data_test = TensorSplit(*self._load("test"))
         self.background = float(x.min())  # what shifted-in pixels take: black, normalised or not
+        return {"train": (x[perm[n_val:]], y[perm[n_val:]]), "val": (x[perm[:n_val]], y[perm[:n_val]]),
+                "test": self._load("test")}
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         # Training batches only, on the device they will be used on, a whole batch per call.

@@ -1,4 +1,4 @@
-"""The 30-row YearsExperience -> Salary set of seed 000, shipped in data/Salary_Data.csv."""
+"""The 30-row YearsExperience -> Salary set, shipped in data/Salary_Data.csv."""
 
 import csv
 from pathlib import Path

@@ -46,8 +46,8 @@ class LinearDataModule(TensorDataModule):
 
 
 class BlobsDataModule(TensorDataModule):
-    """Seed 001's two 2-D Gaussian blobs: class 0 around (c, c), class 1 around (-c, -c).
-    The test set is a fresh draw; validation uses the training set, as the seed did."""
+    """Two 2-D Gaussian blobs: class 0 around (c, c), class 1 around (-c, -c).
+    The test set is a fresh draw; validation uses the training set."""
 
     input_shape = (2,)
     num_classes = 2
@@ -77,11 +77,11 @@ class BlobsDataModule(TensorDataModule):
 
 def cluster_points(rng: random.Random, n_clusters: int, width: float, std: float, min_size: int, max_size: int,
                    radii: np.random.Generator) -> list[list[list[float]]]:
-    """Seed 004's generator: a centre uniform in the cube [0, width]^3, between min_size and max_size
+    """A centre uniform in the cube [0, width]^3, between min_size and max_size
     points at distance N(0, std) in the direction given by two angles uniform in [0, 2 pi).
 
-    It draws from `rng` in the seed's order, so `random.Random(9603602)` gives the seed's
-    centres and cluster sizes. (The seed drew its radii from numpy's unseeded global RNG.)
+    The draws from `rng` come in the course notes' order, so `random.Random(9603602)` gives their
+    centres and cluster sizes. (Their radii came from numpy's unseeded global RNG: `radii` here.)
     """
     clusters = []
     for _ in range(n_clusters):
@@ -97,10 +97,10 @@ def cluster_points(rng: random.Random, n_clusters: int, width: float, std: float
 
 
 class ClustersDataModule(TensorDataModule):
-    """Seed 004's 3-D clusters, one label per cluster; with `merge` > 1, clusters are shuffled and
+    """3-D clusters, one label per cluster; with `merge` > 1, clusters are shuffled and
     merged `merge` at a time into one label (16 clusters, merge 2: the "XOR-like" set of 8 labels
     that no linear model separates). A seeded shuffle, then `train_fraction` for training and the rest
-    for test; validation uses the training set, as the seed did."""
+    for test; validation uses the training set."""
 
     input_shape = (3,)
 
@@ -133,7 +133,7 @@ class ClustersDataModule(TensorDataModule):
                                   np.random.default_rng(h.data_seed))
         order = list(range(h.n_clusters))
         if h.merge > 1:
-            rng.shuffle(order)  # as the seed: cluster order[i] gets label i // merge
+            rng.shuffle(order)  # cluster order[i] gets label i // merge
         samples = [(point, i // h.merge) for i, c in enumerate(order) for point in clusters[c]]
         rng.shuffle(samples)
         n_train = math.floor(len(samples) * h.train_fraction)

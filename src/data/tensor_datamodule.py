@@ -8,9 +8,8 @@ from src.utils.errors import DataError
 
 
 class TensorDataModule(L.LightningDataModule):
-    """Subclasses set `input_shape` and `num_classes` (None for regression, whose targets
-    are float columns) and either implement `make_splits()` or a `setup()` of their own
-    that fills `data_train`, `data_val` and `data_test`.
+    """A subclass sets `input_shape` and `num_classes` (None for regression, whose targets
+    are float columns) and implements `make_splits()`.
 
     `standardize` rescales each input feature (and, for regression, the target)
     to mean 0 and std 1 using the training split's statistics; `x_mean`, `x_std`,
@@ -45,21 +44,18 @@ class TensorDataModule(L.LightningDataModule):
             return
         splits = self.make_splits()
         x, y = splits["train"]
-        features = x.shape[1]
-        self.x_mean, self.x_std = torch.zeros(features), torch.ones(features)
+        shape = x.shape[1:]
+        self.x_mean, self.x_std = torch.zeros(shape), torch.ones(shape)
         self.y_mean, self.y_std = torch.zeros(1), torch.ones(1)
         if self.standardize:
-            self.x_mean, self.x_std = x.mean(0), x.std(0)
+            # A constant feature (an image's always-black corner) stays as it is, not 0 / 0.
+            self.x_mean, self.x_std = x.mean(0), torch.where(x.std(0) > 0, x.std(0), 1.0)
             if self.num_classes is None:
                 self.y_mean, self.y_std = y.mean(0), y.std(0)
-        scaled = {}
-        for name, (x, y) in splits.items():
-            x = (x - self.x_mean) / self.x_std
-            if self.num_classes is None:
-                y = (y - self.y_mean) / self.y_std
-            scaled[name] = TensorSplit(x, y)
-        self.data_train, self.data_test = scaled["train"], scaled["test"]
-        self.data_val = scaled.get("val", self.data_train)
+            splits = {name: ((x - self.x_mean) / self.x_std, y if self.num_classes is not None
+                             else (y - self.y_mean) / self.y_std) for name, (x, y) in splits.items()}
+        self.data_train, self.data_test = TensorSplit(*splits["train"]), TensorSplit(*splits["test"])
+        self.data_val = TensorSplit(*splits["val"]) if "val" in splits else self.data_train
 
     def original_units(self, w: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The (w, b) of a linear model fitted on standardized data, for the data as given."""

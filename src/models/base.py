@@ -1,11 +1,13 @@
-"""What every model shares: optimizer and schedule from config, metrics logged once per epoch,
-and a checkpoint that names its own class."""
+"""What every model shares: the train/val/test loop, metrics logged once per epoch, the optimizer
+and schedule from config, and checkpoints that name their own class and data."""
 
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from torchmetrics import Metric, MetricCollection
 
 from src.models.metrics import Mean
+from src.utils.checkpoint import LAYOUT, upgrade
 
 STAGES = ("train", "val", "test")
 
@@ -18,27 +20,70 @@ def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor, int]:
 
 
 class BaseModule(L.LightningModule):
-    """`optim` and `scheduler` are the plain-dict configs of those Hydra groups,
-    instantiated in `configure_optimizers`; keeping them as dicts keeps the
-    checkpoint loadable with `weights_only=True`.
+    """A subclass builds its network, computes its loss in `step` and names what it averages in `terms`.
 
-    Metrics are accumulated per step and logged once per epoch: on 2 CPU cores
-    each `self.log` call costs ~0.6 ms, as much as a whole MLP step.
+    Every `__init__` argument of the subclass is saved as a hyper-parameter. `optim` and `scheduler`
+    are the plain-dict configs of those Hydra groups, instantiated in `configure_optimizers`; keeping
+    them as dicts keeps the checkpoint loadable with `weights_only=True`.
+
+    Each term is averaged over the epoch (weighted by batch size) and logged once at its end as
+    `<stage>/<term>`: a `self.log` per step would cost as much as a small network's whole step.
     """
 
-    def _log_epoch(self, stage: str, names) -> dict[str, torch.Tensor]:
+    terms: tuple[str, ...] = ("loss",)
+
+    def __init__(self, optim: dict | None = None, scheduler: dict | None = None):
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        for stage in STAGES:  # self.train_metrics, self.val_metrics, self.test_metrics
+            metrics = MetricCollection(self.make_metrics(stage), prefix=f"{stage}/", compute_groups=False)
+            setattr(self, f"{stage}_metrics", metrics)
+
+    def make_metrics(self, stage: str) -> dict[str, Metric]:
+        """The metrics of a stage: by default the mean of each term; updated from `step`'s values."""
+        return {term: Mean() for term in self.terms}
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """`loss` (what is minimised) and the other terms' per-batch means; more outputs may follow."""
+        raise NotImplementedError
+
+    def record(self, stage: str, values: dict[str, torch.Tensor], n: int) -> None:
+        for name, metric in getattr(self, f"{stage}_metrics").items(keep_base=True):
+            metric.update(values[name].detach(), weight=n)
+
+    def _run(self, batch, stage: str) -> dict[str, torch.Tensor]:
+        x, y, n = split_batch(batch)
+        if n < len(y):  # padding (DDP validation): not counted
+            x, y = x[:n], y[:n]
+        values = self.step(x, y)
+        self.record(stage, values, n)
+        return values
+
+    def training_step(self, batch, batch_idx):
+        return self._run(batch, "train")["loss"]
+
+    def validation_step(self, batch, batch_idx):
+        self._run(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        return self._run(batch, "test")  # the outputs, for callbacks (e.g. the test figures' predictions)
+
+    def log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         # compute() reduces across DDP ranks; reset() readies the next epoch.
-        values = {}
-        for name in names:
-            metric = self.metrics[f"{stage}_{name}"]
-            values[f"{stage}/{name}"] = metric.compute()
-            metric.reset()
+        metrics = getattr(self, f"{stage}_metrics")
+        values = metrics.compute()
+        metrics.reset()
         self.log_dict(values, prog_bar=True)
         return values
 
-    @staticmethod
-    def mean_metrics(stages, names) -> dict[str, Mean]:
-        return {f"{stage}_{name}": Mean() for stage in stages for name in names}
+    def on_train_epoch_end(self):
+        self.log_epoch("train")
+
+    def on_validation_epoch_end(self):
+        self.log_epoch("val")
+
+    def on_test_epoch_end(self):
+        self.log_epoch("test")
 
     def configure_optimizers(self):
         optimizer = instantiate(self.hparams.optim, params=self.parameters())
@@ -53,6 +98,7 @@ class BaseModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Lets `src.eval` and `src.sample` rebuild the model and its data from the checkpoint alone.
+        checkpoint["layout"] = LAYOUT
         checkpoint["model_class"] = f"{type(self).__module__}.{type(self).__qualname__}"
         datamodule = self.trainer.datamodule
         if datamodule is not None:
@@ -64,11 +110,12 @@ class BaseModule(L.LightningModule):
             checkpoint["rng_state"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        upgrade(checkpoint)  # an earlier layout: before Lightning loads the state_dict
         if self._trainer is None or self.trainer.state.fn != "fit":  # testing a checkpoint draws afresh
             return
-        # (Checkpoints written before the state moved here keep it under the callback that held it.)
         state = checkpoint.get("rng_state") or checkpoint.get("callbacks", {}).get("RNGState")
         if state is not None:
             torch.set_rng_state(state["torch"])
             if "cuda" in state and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(state["cuda"])
+

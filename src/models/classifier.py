@@ -1,71 +1,77 @@
-"""Behaviour shared by every classifier: loss, accuracy and the confusion matrix."""
+"""Any network from inputs to class logits, trained on cross-entropy: a new classifier needs only
+its network (src/nets/) and its config (conf/model/)."""
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from hydra.utils import instantiate
 from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from src.models.base import STAGES, BaseModule, split_batch
+from src.models.base import BaseModule
 from src.nets import scratch
+from src.utils.errors import ConfigError
+
+# `impl`: which cross-entropy. The hand-written networks train on the hand-written loss too.
+LOSSES = {"torch": F.cross_entropy, "scratch": scratch.cross_entropy}
 
 
 class Classifier(BaseModule):
-    """Subclasses build `self.net` (images -> logits) and call `save_hyperparameters()`."""
+    """`net` is the network's config: its `_target_` is called with the data's `input_shape` and
+    `num_classes` and the options beside it, and returns a module that maps inputs to logits.
 
-    def __init__(self, num_classes: int, optim: dict, scheduler: dict | None, impl: str = "torch"):
-        super().__init__()
-        # The scratch models use the hand-written cross-entropy too.
-        self.loss_fn = scratch.cross_entropy if impl == "scratch" else F.cross_entropy
-        # Accuracy as the mean of per-batch accuracies weighted by batch size: one comparison per step.
-        # (torchmetrics' MulticlassAccuracy counts tp, fp, tn and fn: a dozen kernel launches a step.)
-        self.metrics = nn.ModuleDict(self.mean_metrics(STAGES, ["loss", "acc"]))
-        self.metrics["val_acc_best"] = MaxMetric()
-        self.metrics["val_acc_best"].persistent(True)  # kept in checkpoints: survives a resume
-        self.metrics["test_confmat"] = MulticlassConfusionMatrix(num_classes, validate_args=False)
+    `choices` are the model config's own keys that `net` is filled from (e.g. model.arch,
+    model.hidden): they are kept with the other hyper-parameters, where a resume compares them.
+
+    Logged: loss and accuracy per stage, the best validation accuracy so far; after testing,
+    `test_confusion` holds the confusion matrix (rows: true class, columns: predicted).
+    """
+
+    terms = ("loss", "acc")
+
+    def __init__(self, net: dict, input_shape: list[int], num_classes: int | None, impl: str = "torch",
+                 optim: dict | None = None, scheduler: dict | None = None, **choices):
+        if num_classes is None:
+            raise ConfigError(f"{type(self).__name__} needs a data set with classes; this one is a regression set "
+                              f"(data=salary or data=linear: use model=linreg)")
+        super().__init__(optim, scheduler)
+        self.net = instantiate(net, input_shape=list(input_shape), num_classes=num_classes, _convert_="all")
+        self.loss_fn = LOSSES[impl]
+        self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # kept in checkpoints: survives a resume
+        self.confusion = MulticlassConfusionMatrix(num_classes, validate_args=False)
         self.test_confusion: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
     def predict(self, logits: torch.Tensor) -> torch.Tensor:
+        """The predicted class of each row of logits."""
         return logits.argmax(dim=1)
 
-    def _step(self, batch, stage: str):
-        x, y, n = split_batch(batch)
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, classes) class probabilities of the inputs x."""
+        return scratch.softmax(self(x))
+
+    def step(self, x, y):
         logits = self(x)
-        if n < len(y):  # padding (DDP validation): run, not counted
-            logits, y = logits[:n], y[:n]
-        loss = self.loss_fn(logits, y)
         preds = self.predict(logits)
-        self.metrics[f"{stage}_loss"].update(loss.detach(), weight=n)
-        self.metrics[f"{stage}_acc"].update((preds == y).float().mean(), weight=n)
-        return loss, preds
-
-    def training_step(self, batch, batch_idx):
-        loss, _ = self._step(batch, "train")
-        return loss
-
-    def on_train_epoch_end(self):
-        self._log_epoch("train", ("loss", "acc"))
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
+        # Accuracy as a mean of per-batch accuracies weighted by batch size: one comparison per step.
+        # (torchmetrics' MulticlassAccuracy counts tp, fp, tn and fn: a dozen kernel launches a step.)
+        return {"loss": self.loss_fn(logits, y), "acc": (preds == y).float().mean(), "preds": preds}
 
     def on_validation_epoch_end(self):
-        values = self._log_epoch("val", ("loss", "acc"))
+        values = self.log_epoch("val")
         if self.trainer.sanity_checking:
             return
-        best = self.metrics["val_acc_best"]
-        best.update(values["val/acc"])
-        self.log("val/acc_best", best.compute(), prog_bar=True)
+        self.val_acc_best.update(values["val/acc"])
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
 
     def test_step(self, batch, batch_idx):
-        _, preds = self._step(batch, "test")
-        self.metrics["test_confmat"].update(preds, batch[1])
-        return {"preds": preds}
+        values = super().test_step(batch, batch_idx)
+        self.confusion.update(values["preds"], batch[1])
+        return values
 
     def on_test_epoch_end(self):
-        self._log_epoch("test", ("loss", "acc"))
-        self.test_confusion = self.metrics["test_confmat"].compute().cpu()
-        self.metrics["test_confmat"].reset()
+        self.log_epoch("test")
+        self.test_confusion = self.confusion.compute().cpu()
+        self.confusion.reset()

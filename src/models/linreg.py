@@ -3,7 +3,8 @@ import math
 import torch
 from torch import nn
 
-from src.models.base import STAGES, BaseModule, split_batch
+from src.models.base import BaseModule
+from src.models.metrics import Mean
 from src.nets import linreg
 
 
@@ -22,12 +23,12 @@ class LinearRegression(BaseModule):
     from the true values.
     """
 
-    regression = True
+    regression = True  # it needs a data set with float targets
+    terms = ("loss", "mse")
 
     def __init__(
         self,
         input_shape: list[int],
-        num_classes: None = None,
         grad: str = "analytic",
         loss: str = "mse",
         delta: float = 1.0,
@@ -36,26 +37,29 @@ class LinearRegression(BaseModule):
         optim=None,
         scheduler=None,
     ):
-        super().__init__()
-        self.save_hyperparameters(logger=False)
+        super().__init__(optim, scheduler)
         self.automatic_optimization = False
         features = math.prod(input_shape)
-        # The seeds start from w = 1, b = 1 (seed 000) or w ~ N(0, 0.01), b = 0 (d2l).
+        # null: w ~ N(0, 0.01), as d2l; a number: every weight starts there.
         w = torch.randn(features, 1) * 0.01 if init_w is None else torch.full((features, 1), float(init_w))
         self.w = nn.Parameter(w)
         self.b = nn.Parameter(torch.full((1,), float(init_b)))
-        self.metrics = nn.ModuleDict(self.mean_metrics(STAGES, ["loss", "mse"]))
         self.optimum_mse = None  # of the training split, in original units; set in on_fit_start
         self.y_scale = 1.0  # squared std the targets were divided by: MSE x this = MSE in the data's units
+
+    def make_metrics(self, stage):
+        # The training MSE is computed exactly over the whole split at each epoch's end, not averaged.
+        return {"loss": Mean()} if stage == "train" else super().make_metrics(stage)
+
+    def coefficients(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(w, b), detached, in float32 on the CPU."""
+        return self.w.detach().float().cpu(), self.b.detach().float().cpu()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # In float32 even under trainer.precision=*-mixed: one matrix-vector product gains nothing
         # from bf16, and the gradients written by hand below must match the parameters' dtype.
         with torch.autocast(x.device.type, enabled=False):
             return linreg.predict(x.to(self.w.dtype), self.w, self.b)
-
-    def _loss(self, pred, y):
-        return linreg.loss(pred, y, self.hparams.loss, self.hparams.delta)
 
     def setup(self, stage: str) -> None:
         # Lightning sets up the DataModule first; read its scale once, not on every step.
@@ -66,37 +70,36 @@ class LinearRegression(BaseModule):
         w, b = linreg.least_squares(train.x, train.y)
         self.optimum_mse = float(((linreg.predict(train.x, w, b) - train.y) ** 2).mean()) * self.y_scale
 
+    def step(self, x, y):
+        x, y = x.to(self.w.dtype), y.to(self.w.dtype)  # the parameters' dtype: 64-true and bf16-true too
+        pred = self(x)
+        # The MSE in float32: in the data's units it overflows half precision (salaries squared).
+        return {"loss": linreg.loss(pred, y, self.hparams.loss, self.hparams.delta),
+                "mse": ((pred.detach() - y).float() ** 2).mean() * self.y_scale}
+
     def training_step(self, batch, batch_idx):
-        x, y = (t.to(self.w.dtype) for t in batch)  # the parameters' dtype: 64-true and bf16-true too
+        x, y = (t.to(self.w.dtype) for t in batch)
         optimizer = self.optimizers()
         optimizer.zero_grad()
         if self.hparams.grad == "analytic":
             with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
-                pred = self(x)
-                loss = self._loss(pred, y)
+                values = self.step(x, y)
                 self.w.grad, self.b.grad = linreg.gradients(x, y, self.w, self.b, self.hparams.loss, self.hparams.delta)
         else:
-            pred = self(x)
-            loss = self._loss(pred, y)
-            self.manual_backward(loss)
+            values = self.step(x, y)
+            self.manual_backward(values["loss"])
         optimizer.step()
         scheduler = self.lr_schedulers()
         if scheduler is not None and self.trainer.lr_scheduler_configs[0].interval == "step":
             scheduler.step()
-        self._update("train", pred.detach(), y, loss.detach())
-        return loss.detach()
-
-    def _update(self, stage, pred, y, loss):
-        self.metrics[f"{stage}_loss"].update(loss, weight=len(y))
-        # In float32: in the data's units an MSE overflows half precision (salaries squared).
-        self.metrics[f"{stage}_mse"].update(((pred - y).float() ** 2).mean() * self.y_scale, weight=len(y))
+        self.record("train", values, len(y))
+        return values["loss"].detach()
 
     def on_train_epoch_end(self):
         scheduler = self.lr_schedulers()
         if scheduler is not None and self.trainer.lr_scheduler_configs[0].interval == "epoch":
             scheduler.step()
-        self._log_epoch("train", ("loss",))
-        self.metrics["train_mse"].reset()  # replaced by the exact value at the epoch's end:
+        self.log_epoch("train")
         dm = self.trainer.datamodule
         with torch.no_grad():
             x, y = dm.data_train.x.to(self.device, self.w.dtype), dm.data_train.y.to(self.device, self.w.dtype)
@@ -104,25 +107,7 @@ class LinearRegression(BaseModule):
         values = {"train/mse": mse, "train/optimum_mse": self.optimum_mse, "train/gap": mse - self.optimum_mse,
                   "train/gap_rel": (mse - self.optimum_mse) / self.optimum_mse if self.optimum_mse > 0 else float("nan")}
         if hasattr(dm, "true_w"):
-            w, b = dm.original_units(self.w.detach().float().cpu(), self.b.detach().float().cpu())
+            w, b = dm.original_units(*self.coefficients())
             values["params/w_error"] = float((w - dm.true_w).norm())
             values["params/b_error"] = float((b - dm.true_b).abs().sum())
         self.log_dict(values)
-
-    def _evaluate(self, batch, stage: str) -> None:
-        x, y, n = split_batch(batch)
-        x, y = x[:n].to(self.w.dtype), y[:n].to(self.w.dtype)
-        pred = self(x)
-        self._update(stage, pred, y, self._loss(pred, y))
-
-    def validation_step(self, batch, batch_idx):
-        self._evaluate(batch, "val")
-
-    def on_validation_epoch_end(self):
-        self._log_epoch("val", ("loss", "mse"))
-
-    def test_step(self, batch, batch_idx):
-        self._evaluate(batch, "test")
-
-    def on_test_epoch_end(self):
-        self._log_epoch("test", ("loss", "mse"))

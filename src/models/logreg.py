@@ -1,4 +1,4 @@
-import math
+import torch
 
 from src.models.classifier import Classifier
 from src.nets import scratch
@@ -6,21 +6,20 @@ from src.utils.errors import ConfigError
 
 
 class LogisticRegression(Classifier):
-    """Binary logistic regression from scratch: one logit z = x w + b (the seed's N(0, 0.01) init),
-    the hand-written stable sigmoid and binary cross-entropy; class 1 when sigmoid(z) > 0.5, i.e. z > 0."""
+    """Binary logistic regression from scratch: one logit z (src.nets.linear.logistic), the
+    hand-written stable sigmoid and binary cross-entropy; class 1 when sigmoid(z) > 0.5, i.e. z > 0."""
 
-    def __init__(self, input_shape: list[int], num_classes: int, optim=None, scheduler=None):
-        if num_classes != 2:
+    def __init__(self, net: dict, input_shape: list[int], num_classes: int | None, optim=None, scheduler=None,
+                 **choices):
+        if num_classes not in (2, None):
             raise ConfigError(f"model=logreg is binary: it needs a data set with 2 classes (e.g. data=blobs), "
                               f"and this one has {num_classes}; use model=softmax for more")
-        super().__init__(num_classes, optim, scheduler)
-        self.save_hyperparameters(logger=False)
-        self.net = scratch.Linear(math.prod(input_shape), 1)
+        super().__init__(net, input_shape, num_classes, optim=optim, scheduler=scheduler, **choices)
         self.loss_fn = lambda z, y: scratch.binary_cross_entropy_with_logits(z.squeeze(1), y.float())
 
     def predict(self, logits):
         return (logits.squeeze(1) > 0).long()
 
-    def probability(self, x):
-        """P(class 1 | x), for the decision-boundary figure."""
-        return scratch.sigmoid(self(x).squeeze(1))
+    def probabilities(self, x):
+        p = scratch.sigmoid(self(x))
+        return torch.cat([1 - p, p], dim=1)

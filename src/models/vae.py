@@ -1,35 +1,38 @@
 """VAE trained on the negative ELBO; logs its reconstruction and KL terms apart."""
 
-import math
-
 import torch
-from torch import nn
+from hydra.utils import instantiate
 
-from src.models.base import STAGES, BaseModule, split_batch
-from src.nets.vae import VAENet, kl_to_standard_normal, reconstruction_nll
+from src.models.base import BaseModule
+from src.nets.vae import kl_to_standard_normal, reconstruction_nll
 from src.utils.errors import ConfigError
-
-TERMS = ("loss", "recon", "kl", "elbo")
 
 
 class VAE(BaseModule):
     """Loss per sample: recon + beta * KL. `elbo` is logged as the negative ELBO (recon + KL, in nats;
-    lower is better), whatever beta is; `loss` is what is minimised."""
+    lower is better), whatever beta is; `loss` is what is minimised.
 
-    def __init__(
-        self,
-        input_shape: list[int],
-        num_classes: int | None = None,  # unused: labels only colour the latent plots
-        hidden: list[int] = (512, 256),
-        z_dim: int = 2,
-        beta: float = 1.0,
-        optim=None,
-        scheduler=None,
-    ):
-        super().__init__()
-        self.save_hyperparameters(logger=False)
-        self.net = VAENet(math.prod(input_shape), list(hidden), z_dim)
-        self.metrics = nn.ModuleDict(self.mean_metrics(STAGES, TERMS))
+    `net` is the network's config (src.nets.vae.VAENet: `encode`, `decode`, `z_dim`), called with
+    the data's `input_shape`; `choices` are the model config's keys it is filled from (see Classifier).
+    """
+
+    terms = ("loss", "recon", "kl", "elbo")
+
+    def __init__(self, net: dict, input_shape: list[int], beta: float = 1.0, optim=None, scheduler=None, **choices):
+        super().__init__(optim, scheduler)
+        self.net = instantiate(net, input_shape=list(input_shape), _convert_="all")
+
+    @property
+    def z_dim(self) -> int:
+        return self.net.z_dim
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean and log-variance of q(z|x)."""
+        return self.net.encode(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1], flat (N, pixels)."""
+        return self.net.decode(z)
 
     def on_fit_start(self):
         # Binary cross-entropy needs targets in [0, 1]; conf/model/vae.yaml turns data normalisation off.
@@ -37,32 +40,9 @@ class VAE(BaseModule):
         if data is not None and (data.x.min() < 0 or data.x.max() > 1):
             raise ConfigError("model=vae needs pixels in [0, 1]: set data.normalize=false")
 
-    def _step(self, batch, stage: str) -> torch.Tensor:
-        x, _, n = split_batch(batch)
+    def step(self, x, y):
         logits, mu, log_var = self.net(x)
         recon = reconstruction_nll(logits, x)
         kl = kl_to_standard_normal(mu, log_var)
-        if n < len(x):  # padding (DDP validation): run, not counted
-            recon, kl = recon[:n], kl[:n]
-        loss = (recon + self.hparams.beta * kl).mean()
-        for name, value in (("loss", loss), ("recon", recon.mean()), ("kl", kl.mean()), ("elbo", (recon + kl).mean())):
-            self.metrics[f"{stage}_{name}"].update(value.detach(), weight=n)
-        return loss
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def on_train_epoch_end(self):
-        self._log_epoch("train", TERMS)
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def on_validation_epoch_end(self):
-        self._log_epoch("val", TERMS)
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
-
-    def on_test_epoch_end(self):
-        self._log_epoch("test", TERMS)
+        return {"loss": (recon + self.hparams.beta * kl).mean(), "recon": recon.mean(), "kl": kl.mean(),
+                "elbo": (recon + kl).mean()}

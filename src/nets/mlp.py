@@ -1,9 +1,11 @@
-"""Multi-layer perceptron: Linear-ReLU(-Dropout) blocks, then a linear classifier."""
+"""Multi-layer perceptrons: Linear-ReLU(-Dropout) blocks, then a linear layer to the class logits.
+`model.impl` picks the function: scratch_mlp or torch_mlp."""
+
+import math
 
 from torch import nn
 
 from src.nets import scratch
-
 
 
 class ScratchReLU(nn.Module):
@@ -11,14 +13,9 @@ class ScratchReLU(nn.Module):
         return scratch.relu(x)
 
 
-def mlp(in_features: int, hidden: list[int], num_classes: int, dropout: float, impl: str) -> nn.Module:
-    """`impl=scratch`: hand-written Linear (N(0, 0.01) init) and ReLU; `torch`: nn.Linear (default init), nn.ReLU."""
-    if impl not in scratch.IMPLS:
-        raise ValueError(f"model.impl={impl!r} is unknown; allowed: {', '.join(scratch.IMPLS)}")
-    linear = scratch.Linear if impl == "scratch" else nn.Linear
-    relu = ScratchReLU if impl == "scratch" else nn.ReLU
+def _mlp(input_shape, num_classes: int, hidden: list[int], dropout: float, linear, relu) -> nn.Module:
     layers: list[nn.Module] = [nn.Flatten()]
-    width = in_features
+    width = math.prod(input_shape)
     for h in hidden:
         layers += [linear(width, h), relu()]
         if dropout > 0:
@@ -26,3 +23,13 @@ def mlp(in_features: int, hidden: list[int], num_classes: int, dropout: float, i
         width = h
     layers.append(linear(width, num_classes))
     return nn.Sequential(*layers)
+
+
+def scratch_mlp(input_shape, num_classes: int, hidden: list[int] = (256,), dropout: float = 0.0) -> nn.Module:
+    """The hand-written Linear (N(0, 0.01) init) and ReLU."""
+    return _mlp(input_shape, num_classes, hidden, dropout, scratch.Linear, ScratchReLU)
+
+
+def torch_mlp(input_shape, num_classes: int, hidden: list[int] = (256,), dropout: float = 0.0) -> nn.Module:
+    """nn.Linear (its default init) and nn.ReLU."""
+    return _mlp(input_shape, num_classes, hidden, dropout, nn.Linear, nn.ReLU)

@@ -6,9 +6,6 @@ Tests check each of them against PyTorch's own (values and gradients).
 import torch
 from torch import nn
 
-# `impl` choices of the models that have a hand-written version.
-IMPLS = ("scratch", "torch")
-
 
 def full_precision(t: torch.Tensor) -> torch.Tensor:
     """Half-precision values (from layers under autocast) in float32, as torch's own losses do:
@@ -20,7 +17,7 @@ def softmax(logits: torch.Tensor) -> torch.Tensor:
     """Class probabilities (the course's softmax). The loss does not use it: it goes through
     log_softmax, which is more accurate than log(softmax) for tiny probabilities."""
     # Subtracting the row max leaves softmax unchanged but keeps exp() <= 1:
-    # the seed's plain exp() overflows to inf/inf = nan for logits above ~88.
+    # a plain exp() overflows to inf/inf = nan for logits above ~88.
     logits = full_precision(logits)
     z = logits - logits.max(dim=1, keepdim=True).values
     e = z.exp()
@@ -45,7 +42,7 @@ def relu(x: torch.Tensor) -> torch.Tensor:
 
 
 class Linear(nn.Module):
-    """y = x W + b with the seed's N(0, 0.01) weights and zero bias."""
+    """y = x W + b with N(0, 0.01) weights and zero bias."""
 
     def __init__(self, in_features: int, out_features: int, std: float = 0.01):
         super().__init__()
@@ -54,7 +51,6 @@ class Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x @ self.W + self.b
-
 
 
 def softplus(z: torch.Tensor) -> torch.Tensor:
@@ -66,7 +62,7 @@ def softplus(z: torch.Tensor) -> torch.Tensor:
 
 
 def sigmoid(z: torch.Tensor) -> torch.Tensor:
-    """1 / (1 + exp(-z)), written exp(-softplus(-z)): the seed's form gives exp(1000) = inf."""
+    """1 / (1 + exp(-z)), written exp(-softplus(-z)): the direct form overflows, exp(1000) = inf."""
     return torch.exp(-softplus(-z))
 
 
@@ -74,8 +70,8 @@ def binary_cross_entropy_with_logits(z: torch.Tensor, y: torch.Tensor) -> torch.
     """Mean of -[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))], from the logit z.
 
     That is softplus(z) - y z: no log(0) even where sigmoid(z) rounds to 0 or 1
-    (the seed adds 1e-7 inside the log instead, which caps the loss of a
-    confident mistake at ~16 and zeroes its gradient).
+    (adding 1e-7 inside the log instead, as the course notes do, caps the
+    loss of a confident mistake at ~16 and zeroes its gradient).
     """
     z = full_precision(z)
     return (softplus(z) - z * y).mean()

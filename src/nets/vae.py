@@ -1,4 +1,6 @@
-"""The seed's variational auto-encoder and the two terms of its loss, per sample."""
+"""A variational auto-encoder and the two terms of its loss, per sample."""
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -8,14 +10,15 @@ from src.nets.scratch import full_precision
 
 
 class VAENet(nn.Module):
-    """MLP encoder (784-512-256 in the seed) to mu and log-variance; mirrored decoder back to 784.
+    """MLP encoder (e.g. 784-512-256) to mu and log-variance; mirrored decoder back to the input size.
 
     The decoder returns logits; `decode` applies the sigmoid. The loss takes
-    the logits (BCE-with-logits is the seed's sigmoid + BCE, without log(0)).
+    the logits (BCE-with-logits is sigmoid + BCE without the log(0)).
     """
 
-    def __init__(self, in_features: int = 784, hidden: list[int] = (512, 256), z_dim: int = 2):
+    def __init__(self, input_shape=(1, 28, 28), hidden: list[int] = (512, 256), z_dim: int = 2):
         super().__init__()
+        in_features = math.prod(input_shape)
         layers, width = [], in_features
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
@@ -56,5 +59,5 @@ def kl_to_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tens
 
 
 def reconstruction_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy summed over pixels, per sample (the seed's reduction='sum', per image)."""
+    """Binary cross-entropy summed over pixels, per sample."""
     return F.binary_cross_entropy_with_logits(full_precision(logits), x.flatten(1), reduction="none").sum(dim=1)

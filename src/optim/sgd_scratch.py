@@ -8,9 +8,7 @@ import torch
 
 
 class ScratchSGD(torch.optim.Optimizer):
-    def __init__(self, params, lr: float):
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
+    def __init__(self, params, lr: float):  # (optim.lr > 0 is checked with the rest of the config)
         super().__init__(params, {"lr": lr})
 
     @torch.no_grad()

@@ -7,10 +7,22 @@ from pathlib import Path
 
 import torch
 from hydra.utils import get_class
+from omegaconf import OmegaConf
 
 from src.utils.errors import CheckpointError
+from src.utils.resolvers import PROJECT_ROOT
 
 MACHINE_OPTIONS = ("device", "num_workers", "pin_memory")
+LAYOUT = 2  # written by BaseModule.on_save_checkpoint; a checkpoint without it is upgraded on loading
+# The model class of a checkpoint without `layout` -> the model config that replaced it.
+EARLIER_MODELS = {
+    "src.models.cnn.CNNClassifier": "cnn",
+    "src.models.mlp.MLPClassifier": "mlp",
+    "src.models.softmax.SoftmaxClassifier": "softmax",
+    "src.models.logreg.LogisticRegression": "logreg",
+    "src.models.linreg.LinearRegression": "linreg",
+    "src.models.vae.VAE": "vae",
+}
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -37,6 +49,38 @@ def read_checkpoint(path: str | Path) -> dict:
                               f"{_first_line(e)}") from e
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "model_class" not in ckpt:
         raise CheckpointError(f"ckpt_path={path} is not a checkpoint written by src.train (no state_dict/model_class)")
+    return upgrade(ckpt)
+
+
+def upgrade(ckpt: dict) -> dict:
+    """A checkpoint of an earlier layout (one LightningModule class per model family, the network
+    chosen in Python) in today's (the model config's `net` node), in place: its model is rebuilt
+    from today's model config with the options the checkpoint was trained with."""
+    if ckpt.get("layout", 1) >= LAYOUT:
+        return ckpt
+    name = EARLIER_MODELS.get(ckpt.get("model_class"))
+    if name is None:
+        return ckpt
+    old = dict(ckpt["hyper_parameters"])
+    config = OmegaConf.load(PROJECT_ROOT / "conf" / "model" / f"{name}.yaml")
+    model = config.model if "model" in config else config  # (linreg and vae set more than the model)
+    model.pop("defaults", None)
+    if name == "cnn":  # dropout was LeNet's alone (0.5 unless set); null now means each arch's own
+        if old.get("arch") != "lenet" or old.get("dropout") == 0.5:
+            old["dropout"] = None
+    for key in model:
+        if key in old and key != "net":
+            model[key] = old[key]
+    model = OmegaConf.to_container(OmegaConf.create({"model": model}), resolve=True)["model"]
+    model_class = get_class(model.pop("_target_"))
+    sizes = inspect.signature(model_class).parameters
+    ckpt["hyper_parameters"] = {**model, **{k: old[k] for k in ("input_shape", "num_classes") if k in sizes},
+                                "optim": old.get("optim"), "scheduler": old.get("scheduler")}
+    ckpt["model_class"] = f"{model_class.__module__}.{model_class.__qualname__}"
+    state = ckpt["state_dict"]
+    if "metrics.val_acc_best.max_value" in state:
+        state["val_acc_best.max_value"] = state.pop("metrics.val_acc_best.max_value")
+    ckpt["layout"] = LAYOUT
     return ckpt
 
 
@@ -80,12 +124,14 @@ def check_world_size(ckpt: dict, world_size: int, path) -> None:
 def check_resumable(ckpt: dict, model_cfg: dict, path) -> None:
     """Resuming rebuilds the model from the config: it must describe the checkpoint's model."""
     stored = ckpt["hyper_parameters"]
-    problems = [] if ckpt["model_class"] == model_cfg["_target_"] else [
-        f"model: the checkpoint holds {ckpt['model_class'].rsplit('.', 1)[-1]}, the config builds "
-        f"{model_cfg['_target_'].rsplit('.', 1)[-1]}"]
-    if not problems:
-        problems = [f"model.{k}: the checkpoint has {stored[k]!r}, the config {v!r}"
-                    for k, v in model_cfg.items() if k in stored and _plain(stored[k]) != _plain(v)]
+    held, built = _describe(ckpt["model_class"], stored), _describe(model_cfg["_target_"], model_cfg)
+    if held != built:
+        problems = [f"model: the checkpoint holds {held}, the config builds {built}"]
+    else:
+        differ = {k: (a, b) for k, (a, b) in _pairs(stored, model_cfg).items() if _plain(a) != _plain(b)}
+        # The model's own keys (model.hidden) first; `net`'s (model.net.hidden) are filled from them.
+        own = {k: v for k, v in differ.items() if not k.startswith("net.")}
+        problems = [f"model.{k}: the checkpoint has {a!r}, the config {b!r}" for k, (a, b) in (own or differ).items()]
     if problems:
         raise CheckpointError(
             f"cannot resume from {path}: " + "; ".join(problems)
@@ -93,12 +139,34 @@ def check_resumable(ckpt: dict, model_cfg: dict, path) -> None:
         )
 
 
+def _describe(model_class: str, options: dict) -> str:
+    net = options.get("net")
+    name = model_class.rsplit(".", 1)[-1]
+    return f"{name} of {net['_target_'].rsplit('.', 1)[-1]}" if isinstance(net, dict) and "_target_" in net else name
+
+
+def _pairs(stored: dict, config: dict, prefix: str = "") -> dict:
+    """(stored, configured) value of each key both have, nested dicts flattened to dotted keys."""
+    pairs = {}
+    for key, value in config.items():
+        if key not in stored or key == "_target_":
+            continue
+        if isinstance(value, dict) and isinstance(stored[key], dict):
+            pairs.update(_pairs(stored[key], value, f"{prefix}{key}."))
+        else:
+            pairs[f"{prefix}{key}"] = (stored[key], value)
+    return pairs
+
+
 def _plain(value):
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def load_model(ckpt: dict, expected_base: type | None = None):
-    """Rebuild the LightningModule stored in `ckpt`; optionally require it to subclass `expected_base`."""
+    """Rebuild the LightningModule stored in `ckpt`; optionally require it to subclass `expected_base`.
+
+    (Not `load_from_checkpoint`: it would read the file again, which `read_checkpoint` has already
+    read, checked and upgraded.)"""
     model_class = get_class(ckpt["model_class"])
     if expected_base is not None and not issubclass(model_class, expected_base):
         raise CheckpointError(

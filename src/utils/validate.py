@@ -27,10 +27,12 @@ def _batches(v) -> bool:  # Lightning's limit_*_batches: a count, or a fraction 
     return v is None or (_integer(v) and v >= 0) or (isinstance(v, float) and 0 <= v <= 1)
 
 
-# The allowed values of the string options, in one place: a new choice (e.g. a CNN arch) is added here.
+# The allowed values of the string options, in one place: a new choice (e.g. a CNN arch, a function
+# of src/nets/cnn.py) is added here. The code behind them does not check them again.
 CHOICES = {
     "model.impl": ("scratch", "torch"),
     "model.arch": ("lenet", "convbn", "fast"),
+    "data.name": ("mnist", "fashion_mnist"),
     "model.grad": ("analytic", "autograd"),
     "model.loss": ("mse", "huber"),
     "scheduler.interval": ("step", "epoch"),
@@ -52,7 +54,7 @@ RULES = {
     "data.eval_batch_size": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "data.val_fraction": (lambda v: _number(v) and 0 < v < 1, "a number in (0, 1), exclusive"),
     "data.random_shift": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
-    "model.dropout": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "model.dropout": (lambda v: v is None or (_number(v) and 0 <= v < 1), "null or a number in [0, 1)"),
     "model.hidden": (lambda v: isinstance(v, list) and all(_integer(h) and h >= 1 for h in v), "a list of integers >= 1, e.g. [256]"),
     "model.z_dim": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "model.beta": (lambda v: _number(v) and v >= 0, "a number >= 0"),
@@ -61,7 +63,6 @@ RULES = {
     "data.normalize": (lambda v: isinstance(v, bool), "true or false"),
     "data.download": (lambda v: isinstance(v, bool), "true or false"),
     "data.split_seed": (_integer, "an integer"),
-    # the small data sets (issue 3)
     "data.repeat": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "data.data_seed": (_integer, "an integer"),
     "data.n": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),

@@ -1,31 +1,72 @@
-"""What every entry point does around its task: error reporting and sweep behaviour."""
+"""What every entry point (src.train, src.eval, src.sample) does around its task:
 
+    preflight("train", __name__)    # first in the module: a DDP child's job, the pre-flight check
+    ...                             # then the imports, which take seconds
+    @program("train")               # Hydra, values chosen in the job, error reporting, DDP children
+    def main(cfg): ...
+"""
+
+import functools
 import logging
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
+import hydra
+from hydra._internal.utils import get_args_parser
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
+from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and ${new_dir:})
+from src.utils.ddp import child_argv, hydra_job_for_ddp_children
 from src.utils.errors import UserError, exception_message
+from src.utils.preflight import CONF_DIR, check_command_line
+from src.utils.validate import validate
 
 log = logging.getLogger(__name__)
 
 
-def import_lightning():
-    """Import Lightning (seconds: so entry points do it only once the config is valid) and quiet it.
+def preflight(config_name: str, module_name: str) -> None:
+    """Run as a program: a DDP child process takes its parent's job (src/utils/ddp.py), and a bad
+    key or value stops here, before Hydra creates any dir and before the entry point imports
+    Lightning (seconds). Hydra's own commands (--help, --cfg, --info) run here too, and exit."""
+    if module_name != "__main__":
+        return
+    sys.argv = child_argv(sys.argv)
+    args, _ = get_args_parser().parse_known_args(sys.argv[1:])
+    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion:
+        hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(lambda cfg: None)()
+        sys.exit(0)
+    check_command_line(config_name)
 
-    Under Hydra, Lightning's loggers print each message twice (their own
-    handler and Hydra's); route them through Hydra's alone, which also writes
-    <run dir>/<task>.log. Drop its advertisement and a deprecation notice
-    that Lightning 2.6 raises against its own code.
+
+def program(config_name: str):
+    """Make `main(cfg)` the Hydra program of conf/<config_name>.yaml.
+
+    Each job (a run, each job of a sweep, each DDP process) routes Lightning's logging through
+    Hydra's, checks the values a sweeper chose inside the job (the pre-flight check saw the rest),
+    and reports a failure as `run_task` says.
     """
-    import warnings
 
-    import lightning
+    def decorate(main):
+        @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)
+        @functools.wraps(main)
+        def job(cfg):
+            quiet_lightning()
+            with hydra_job_for_ddp_children():
+                return run_task(main, cfg)
 
+        return job
+
+    return decorate
+
+
+def quiet_lightning() -> None:
+    """Under Hydra, Lightning's loggers print each message twice (their own handler and Hydra's):
+    route them through Hydra's alone, which also writes <run dir>/<task>.log. Drop its
+    advertisement and a deprecation notice that Lightning raises against its own code."""
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "torchmetrics"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
@@ -36,7 +77,11 @@ def import_lightning():
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     # Epoch metrics are torchmetrics values, reduced across DDP ranks by compute(): sync_dist is not needed.
     warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\(.*sync_dist=True\)`")
-    return lightning
+
+
+def _chosen_in_job(hydra_cfg) -> bool:
+    """A sweeper other than Hydra's basic one (Optuna) chooses its values inside each job."""
+    return hydra_cfg.mode == RunMode.MULTIRUN and "BasicSweeper" not in hydra_cfg.sweeper._target_
 
 
 def run_task(task, cfg):
@@ -53,6 +98,8 @@ def run_task(task, cfg):
     and rank 0's own goes to error_rank0.txt.
     """
     try:
+        if HydraConfig.initialized() and _chosen_in_job(HydraConfig.get()):
+            validate(cfg)
         return task(cfg)
     except Exception as e:
         hydra_cfg = HydraConfig.get()

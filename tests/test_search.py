@@ -32,6 +32,19 @@ def search(args, env, log_dir):
     return sorted((log_dir / "train" / "multiruns").iterdir())
 
 
+def mlp_search_with(tmp_path, param: str, n_trials: int):
+    """(sweep dir, study) of hparams_search=mlp_optuna with one more search `param` line, on tiny MNIST alone."""
+    (tmp_path / "conf" / "hparams_search").mkdir(parents=True)
+    (tmp_path / "conf" / "hparams_search" / "custom.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - /hparams_search/mlp_optuna\n"
+        f"hydra:\n  sweeper:\n    params:\n      {param}\n")
+    write_tiny_dataset(tmp_path / "data", "MNIST")
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    (sweep,) = search(["hparams_search=custom", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+                       f"hydra.sweeper.n_trials={n_trials}"], env, tmp_path / "logs")
+    return sweep, optuna.load_study(study_name="mlp_optuna", storage=f"sqlite:///{sweep / 'optuna.db'}")
+
+
 def trials(db):
     study = optuna.load_study(study_name="cnn_optuna", storage=f"sqlite:///{db}")
     return study.trials
@@ -78,16 +91,8 @@ def test_two_trial_search_records_best_params_and_can_be_continued(subprocess_en
 
 @pytest.mark.slow
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
-    # A search whose space includes a data set that is missing: those trials fail in setup.
-    (tmp_path / "conf" / "hparams_search").mkdir(parents=True)
-    (tmp_path / "conf" / "hparams_search" / "with_missing_data.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - /hparams_search/mlp_optuna\n"
-        "hydra:\n  sweeper:\n    params:\n      data: choice(mnist, fashion_mnist)\n")
-    write_tiny_dataset(tmp_path / "data", "MNIST")  # no FashionMNIST
-    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
-    (sweep,) = search(["hparams_search=with_missing_data", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-                       "hydra.sweeper.n_trials=4"], env, tmp_path / "logs")
-    study = optuna.load_study(study_name="mlp_optuna", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    # A search whose space includes a data set that is missing (no FashionMNIST): those trials fail in setup.
+    sweep, study = mlp_search_with(tmp_path, "data: choice(mnist, fashion_mnist)", n_trials=4)
     states = {t.number: (t.params["data"], t.state.name) for t in study.trials}
     assert len(states) == 4 and {"COMPLETE", "FAIL"} <= {s for _, s in states.values()}
     for number, (data, state) in states.items():  # the sampler's seed fixes which trials drew which data
@@ -97,3 +102,17 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
     make_report(sweep)
     failed = [r for r in csv.DictReader(open(sweep / "report.csv")) if r["error"]]
     assert failed and all("Fashion-MNIST not found" in r["error"] for r in failed)
+
+
+@pytest.mark.slow
+def test_values_the_sweeper_chooses_are_checked_in_each_trial(tmp_path):
+    # Optuna draws from intervals inside the job, after the pre-flight check: a negative rate is refused there.
+    sweep, study = mlp_search_with(tmp_path, "optim.lr: interval(-0.02, 0.01)", n_trials=4)
+    assert {t.state.name for t in study.trials} == {"COMPLETE", "FAIL"}  # the sampler's seed fixes which
+    for t in study.trials:
+        lr, job = t.params["optim.lr"], sweep / str(t.number)
+        assert t.state.name == ("COMPLETE" if lr > 0 else "FAIL")
+        if lr <= 0:
+            assert "optim.lr=" in (job / "error.txt").read_text() and "is not allowed: must be a number > 0" in (
+                job / "error.txt").read_text()
+            assert not (job / "checkpoints").exists()

@@ -103,17 +103,3 @@ def _destroy_process_group() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
-
-def exact_shards(dataset, trainer):
-    """A sampler giving each rank a disjoint part of `dataset` and, together, every sample exactly once.
-
-    For testing: Lightning's DistributedSampler pads the ranks to equal length by repeating
-    samples, which the summed metrics would count twice. (Testing does not go through the
-    DDP wrapper, so ranks may run different numbers of batches.) None outside DDP.
-    """
-    if trainer is None or trainer.world_size < 2:
-        return None
-    from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-
-    return UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size, rank=trainer.global_rank,
-                                        shuffle=False)

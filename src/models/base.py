@@ -48,7 +48,7 @@ class BaseModule(L.LightningModule):
         raise NotImplementedError
 
     def record(self, stage: str, values: dict[str, torch.Tensor], n: int) -> None:
-        for name, metric in getattr(self, f"{stage}_metrics").items(keep_base=True):
+        for name, metric in getattr(self, f"{stage}_metrics").items(keep_base=True, copy_state=False):
             metric.update(values[name].detach(), weight=n)
 
     def _run(self, batch, stage: str) -> dict[str, torch.Tensor]:

@@ -9,7 +9,6 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 from src.models.base import BaseModule
 from src.nets import scratch
-from src.utils.errors import ConfigError
 
 # `impl`: which cross-entropy. The hand-written networks train on the hand-written loss too.
 LOSSES = {"torch": F.cross_entropy, "scratch": scratch.cross_entropy}
@@ -28,11 +27,8 @@ class Classifier(BaseModule):
 
     terms = ("loss", "acc")
 
-    def __init__(self, net: dict, input_shape: list[int], num_classes: int | None, impl: str = "torch",
+    def __init__(self, net: dict, input_shape: list[int], num_classes: int, impl: str = "torch",
                  optim: dict | None = None, scheduler: dict | None = None, **choices):
-        if num_classes is None:
-            raise ConfigError(f"{type(self).__name__} needs a data set with classes; this one is a regression set "
-                              f"(data=salary or data=linear: use model=linreg)")
         super().__init__(optim, scheduler)
         self.net = instantiate(net, input_shape=list(input_shape), num_classes=num_classes, _convert_="all")
         self.loss_fn = LOSSES[impl]

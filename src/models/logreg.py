@@ -9,9 +9,8 @@ class LogisticRegression(Classifier):
     """Binary logistic regression from scratch: one logit z (src.nets.linear.logistic), the
     hand-written stable sigmoid and binary cross-entropy; class 1 when sigmoid(z) > 0.5, i.e. z > 0."""
 
-    def __init__(self, net: dict, input_shape: list[int], num_classes: int | None, optim=None, scheduler=None,
-                 **choices):
-        if num_classes not in (2, None):
+    def __init__(self, net: dict, input_shape: list[int], num_classes: int, optim=None, scheduler=None, **choices):
+        if num_classes != 2:
             raise ConfigError(f"model=logreg is binary: it needs a data set with 2 classes (e.g. data=blobs), "
                               f"and this one has {num_classes}; use model=softmax for more")
         super().__init__(net, input_shape, num_classes, optim=optim, scheduler=scheduler, **choices)

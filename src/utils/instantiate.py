@@ -5,6 +5,7 @@ import os
 import warnings
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
@@ -63,11 +64,40 @@ def instantiate_callbacks(cfg: DictConfig, loggers: list) -> list:
     return callbacks
 
 
+# Not hyper-parameters: where things go and how they run, not what the run learns (.hydra/config.yaml has them).
+PLUMBING = {"_target_", "net", "data_dir", "csv_path", "download", "device", "eval_batch_size", "seed", "interval"}
+TRAINER_KEYS = ("max_epochs", "precision", "gradient_clip_val", "accumulate_grad_batches", "limit_train_batches")
+
+
+def hyperparameters(cfg: DictConfig) -> dict:
+    """What runs are compared by, with short names: the experiment, the model and its options, the
+    optimizer and schedule (class and arguments), the data options that change results, the
+    trainer options that do, the number of processes and the seed."""
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+
+    def group(name: str) -> dict:
+        node = OmegaConf.to_container(cfg[name], resolve=True) if cfg.get(name) else {}
+        target = node.get("_target_", "none").rsplit(".", 1)[-1]
+        options = {f"{name}/{k}": v for k, v in node.items() if k not in PLUMBING and v is not None}
+        return {name: choices.get(name) or target, **options}
+
+    hparams = {"experiment": choices.get("experiment") or "none"}
+    for name in ("model", "optim", "scheduler", "data"):
+        hparams.update(group(name))
+    net = OmegaConf.select(cfg, "model.net._target_")
+    if net is not None:
+        hparams["model/net"] = net.rsplit(".", 1)[-1]
+    hparams.update({f"trainer/{k}": cfg.trainer[k] for k in TRAINER_KEYS if cfg.trainer.get(k) is not None})
+    hparams["trainer/processes"] = cfg.trainer.get("devices", 1) * cfg.trainer.get("num_nodes", 1) \
+        if isinstance(cfg.trainer.get("devices", 1), int) else cfg.trainer.devices
+    hparams["seed"] = cfg.seed
+    return {k: str(v) if isinstance(v, (list, dict)) else v for k, v in hparams.items()}
+
+
 def log_hyperparameters(cfg: DictConfig, loggers: list) -> None:
-    """The whole config but the machine's paths; TensorBoard's HPARAMS tab gets the two scores
-    that `log_scores` fills in at the end."""
-    hparams = OmegaConf.to_container(cfg, resolve=True)
-    hparams.pop("paths", None)
+    """`hyperparameters(cfg)`; TensorBoard's HPARAMS tab also gets the two scores that `log_scores`
+    fills in at the end."""
+    hparams = hyperparameters(cfg)
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(hparams, metrics={"hp/best_score": float("nan"), "hp/test_score": float("nan")})

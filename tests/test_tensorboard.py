@@ -44,3 +44,16 @@ def test_the_hparams_tab_holds_the_hyper_parameters_and_the_scores(cfg_factory):
     assert hparams["model/hidden"].string_value == "[32]" and hparams["model/net"].string_value == "torch_mlp"
     assert scores["hp/best_score"] == pytest.approx(metrics["best_score"])
     assert scores["hp/test_score"] == pytest.approx(metrics["test/acc"])
+
+
+def test_the_training_loss_and_a_per_step_learning_rate_are_curves_within_each_epoch(cfg_factory):
+    cfg = cfg_factory("model=mlp", "model.hidden=[32]", "optim=sgd", "scheduler=warmup_cosine", "trainer.max_epochs=2",
+                      "trainer.log_every_n_steps=2", "test=false")
+    _, trainer = train(cfg)
+    per_epoch = trainer.num_training_batches  # 9 batches of 16 of the 144 training images
+    (ea,) = [ea for ea in read_events(Path(cfg.paths.output_dir)) if "train/loss_step" in ea.Tags()["scalars"]]
+    steps = [e.step for e in ea.Scalars("train/loss_step")]
+    assert steps == list(range(1, 2 * per_epoch, 2))  # every second step, from the first epoch on
+    assert len(ea.Scalars("train/loss")) == 2  # one per epoch, as src.report and the figures read it
+    lr = ea.Scalars("lr-SGD")
+    assert len([e for e in lr if e.step < per_epoch]) >= 4 and lr[0].value < lr[2].value  # the warm-up, step by step

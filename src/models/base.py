@@ -60,7 +60,16 @@ class BaseModule(L.LightningModule):
         return values
 
     def training_step(self, batch, batch_idx):
-        return self._run(batch, "train")["loss"]
+        loss = self._run(batch, "train")["loss"]
+        self.log_step_loss(loss)
+        return loss
+
+    def log_step_loss(self, loss: torch.Tensor) -> None:
+        """`train/loss_step` at the steps where Lightning writes to the loggers (every
+        trainer.log_every_n_steps): the curve within each epoch. Not at every step: a `self.log`
+        call costs about as much as a small network's whole step."""
+        if self.trainer._logger_connector.should_update_logs:  # (Lightning's own test of those steps)
+            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
 
     def validation_step(self, batch, batch_idx):
         self._run(batch, "val")

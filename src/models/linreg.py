@@ -93,6 +93,7 @@ class LinearRegression(BaseModule):
         if scheduler is not None and self.trainer.lr_scheduler_configs[0].interval == "step":
             scheduler.step()
         self.record("train", values, len(y))
+        self.log_step_loss(values["loss"])
         return values["loss"].detach()
 
     def on_train_epoch_end(self):

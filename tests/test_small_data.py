@@ -103,3 +103,21 @@ def test_repeat_sampler_gives_full_passes():
     assert len(sampler) == len(order) == 15
     for i in range(0, 15, 5):
         assert sorted(order[i : i + 5]) == list(range(5))
+
+
+def test_checkpointed_state_maps_raw_inputs_to_what_the_model_saw():
+    raw, std = built(SalaryDataModule(str(SALARY_CSV))), built(SalaryDataModule(str(SALARY_CSV), standardize=True))
+    state = std.state_dict()  # Lightning stores it in every checkpoint: src.predict and src.export need no data
+    assert torch.allclose((raw.data_train.x - state["input_mean"]) / state["input_std"], std.data_train.x)
+    assert torch.allclose(std.data_train.y * state["target_std"] + state["target_mean"], raw.data_train.y)
+    assert (state["feature_names"], state["target_name"], state["classes"]) == (["YearsExperience"], "Salary", None)
+
+
+def test_salary_fit_is_drawn_with_the_data_names():
+    from src.callbacks.small_data_figures import SmallDataFigures
+    from src.models.linreg import LinearRegression
+
+    figure = SmallDataFigures("unused").line_figure(built(SalaryDataModule(str(SALARY_CSV))), LinearRegression([1]))
+    ax = figure.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("YearsExperience", "Salary")
+    assert ax.get_legend().get_texts()[-1].get_text().startswith("Salary = ")

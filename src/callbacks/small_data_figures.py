@@ -72,8 +72,9 @@ class SmallDataFigures(Callback):
             ax.scatter(self._original_x(dm, split).cpu(), y.cpu(), s=18, c=colour, label=name)
         w, b = dm.original_units(*pl_module.coefficients())
         xs = torch.linspace(*self._range(dm, 0), 2)
-        ax.plot(xs, xs * w[0, 0] + b[0], "k-", label=f"y = {w[0, 0]:.4g} x + {b[0]:.4g}")
-        ax.set(title="Fitted line", xlabel="x", ylabel="y")
+        (x_name,), y_name = dm.names(), dm.target_name  # the data's own names, e.g. YearsExperience -> Salary
+        ax.plot(xs, xs * w[0, 0] + b[0], "k-", label=f"{y_name} = {w[0, 0]:.5g} {x_name} + {b[0]:.5g}")
+        ax.set(title="Fitted line", xlabel=x_name, ylabel=y_name)
         ax.legend()
         return fig
 
@@ -98,7 +99,8 @@ class SmallDataFigures(Callback):
             ax.contour(gx, gy, p.reshape(gx.shape), levels=[0.5], colors="k")
         x = self._original_x(dm, dm.data_test)
         ax.scatter(x[:, 0], x[:, 1], c=dm.data_test.y, cmap="RdYlGn", edgecolors="k", s=30)
-        ax.set(title="Decision regions and test points (colour: true class)", xlabel="x1", ylabel="x2")
+        names = dm.names()
+        ax.set(title="Decision regions and test points (colour: true class)", xlabel=names[0], ylabel=names[1])
         return fig
 
     def scatter_figure(self, dm, pl_module):
@@ -108,5 +110,6 @@ class SmallDataFigures(Callback):
         fig = plt.figure(figsize=(7, 6))
         ax = fig.add_subplot(projection="3d")
         ax.scatter(x[:, 0], x[:, 1], x[:, 2], c=preds, cmap="tab10" if dm.num_classes <= 10 else "tab20", s=6)
-        ax.set_title(f"Test points coloured by predicted label (accuracy {accuracy:.3f})")
+        ax.set(xlabel=dm.names()[0], ylabel=dm.names()[1], zlabel=dm.names()[2],
+               title=f"Test points coloured by predicted label (accuracy {accuracy:.3f})")
         return fig

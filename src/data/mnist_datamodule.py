@@ -11,11 +11,12 @@ from src.data.in_memory import TensorSplit
 from src.data.tensor_datamodule import TensorDataModule
 from src.utils.errors import DataError
 
-# name -> (torchvision class, human name). The class fixes the folder
-# (ROOT/<ClassName>/raw), the download mirrors and the class names.
+# name -> (torchvision class, human name, how its images were made from the originals: what
+# src.predict does to a user's image). The class fixes the folder (ROOT/<ClassName>/raw), the
+# download mirrors and the class names.
 DATASETS = {
-    "mnist": (torchvision.datasets.MNIST, "MNIST"),
-    "fashion_mnist": (torchvision.datasets.FashionMNIST, "Fashion-MNIST"),
+    "mnist": (torchvision.datasets.MNIST, "MNIST", "digit"),
+    "fashion_mnist": (torchvision.datasets.FashionMNIST, "Fashion-MNIST", "object"),
 }
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -47,7 +48,7 @@ class MNISTDataModule(TensorDataModule):
         # `src.eval` on another machine uses its own paths.data_dir.
         self.save_hyperparameters(ignore=["data_dir"], logger=False)
         self.data_dir = Path(data_dir)
-        self.tv_class, self.title = DATASETS[name]
+        self.tv_class, self.title, self.preparation = DATASETS[name]
         self.classes: list[str] = list(self.tv_class.classes)
 
     @property
@@ -103,6 +104,12 @@ class MNISTDataModule(TensorDataModule):
         if self.hparams.normalize:
             x.sub_(self.hparams.mean).div_(self.hparams.std)
         return x, labels.long()
+
+    def input_scaling(self):
+        return (self.hparams.mean, self.hparams.std) if self.hparams.normalize else (0.0, 1.0)
+
+    def state_dict(self):
+        return {**super().state_dict(), "preparation": self.preparation} if self.data_train is not None else {}
 
     def make_splits(self):
         x, y = self._load("train")

@@ -26,6 +26,9 @@ class TensorDataModule(L.LightningDataModule):
 
     input_shape: tuple[int, ...]
     num_classes: int | None
+    classes: list[str] | None = None  # a name per class, for predictions and figures
+    feature_names: list[str] | None = None  # a name per input feature of a feature-vector set; None: x1, x2, ...
+    target_name: str = "y"  # a regression set's target
 
     def __init__(self, batch_size: int = 32, eval_batch_size: int = 1000, standardize: bool = False, seed: int = 0,
                  repeat: int = 1, device: str = "auto"):
@@ -56,6 +59,30 @@ class TensorDataModule(L.LightningDataModule):
                              else (y - self.y_mean) / self.y_std) for name, (x, y) in splits.items()}
         self.data_train, self.data_test = TensorSplit(*splits["train"]), TensorSplit(*splits["test"])
         self.data_val = TensorSplit(*splits["val"]) if "val" in splits else self.data_train
+
+    def input_scaling(self) -> tuple[float, float]:
+        """(shift, scale) that make_splits applies to the raw inputs before any standardisation:
+        x -> (x - shift) / scale (MNIST's normalisation); none here."""
+        return 0.0, 1.0
+
+    def names(self) -> list[str]:
+        """The input features' names: a CSV of inputs to predict from has these columns."""
+        return list(self.feature_names or (f"x{i + 1}" for i in range(self.input_shape[0])))
+
+    def state_dict(self) -> dict:
+        """What it takes to feed the trained network raw inputs and read its outputs in the data's units,
+        stored by Lightning in every checkpoint (src.predict and src.export need no data, only the
+        checkpoint). `input_mean`/`input_std`: raw inputs -> what the network saw, normalisation and
+        standardisation in one; `target_mean`/`target_std`: a regression output -> the data's units.
+        (Nothing to restore on resume: setup() computes the same statistics again.)"""
+        if self.data_train is None:
+            return {}
+        shift, scale = self.input_scaling()
+        state = {"input_mean": shift + scale * self.x_mean, "input_std": scale * self.x_std,
+                 "target_mean": self.y_mean, "target_std": self.y_std, "classes": self.classes}
+        if len(self.input_shape) == 1:
+            state["feature_names"], state["target_name"] = self.names(), self.target_name
+        return state
 
     def original_units(self, w: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The (w, b) of a linear model fitted on standardized data, for the data as given."""

@@ -120,7 +120,13 @@ def test_the_data_of_a_gpu_run_sits_on_the_gpu_once(cfg_factory):
     assert next(iter(trainer.datamodule.train_dataloader()))[0].device.type == "cpu"  # Lightning copies each batch
 
 
-def test_a_checkpoint_moves_between_gpu_and_cpu_for_eval_and_sample(cfg_factory):
+def test_a_checkpoint_moves_between_gpu_and_cpu_for_eval_predict_and_sample(cfg_factory, tmp_path):
+    from PIL import Image
+
+    from src.predict import predict
+
+    image = tmp_path / "stroke.png"
+    Image.fromarray((torch.rand(40, 30) * 255).byte().numpy()).save(image)
     for train_on, eval_on in ((ACCELERATOR, "cpu"), ("cpu", ACCELERATOR)):
         cfg = cfg_factory("model=mlp", f"accelerator={train_on}", "trainer.max_epochs=1", "logger=none",
                           name=f"train_{train_on}")
@@ -131,6 +137,11 @@ def test_a_checkpoint_moves_between_gpu_and_cpu_for_eval_and_sample(cfg_factory)
         assert result["test/acc"] == pytest.approx(metrics["test/acc"])
         # The GPU multiplies matrices in TF32 (10-bit mantissa): the same loss to ~1e-3.
         assert result["test/loss"] == pytest.approx(metrics["test/loss"], rel=5e-3)
+        answers = [predict(cfg_factory(f"ckpt_path={best}", f"inputs={image}", f"device={device}",
+                                       name=f"predict_{train_on}_{device}", config_name="predict"))[0]
+                   for device in ("cpu", "cuda" if eval_on == "gpu" else "cpu")]
+        assert answers[0]["label"] == answers[1]["label"]
+        assert float(answers[0]["probability"]) == pytest.approx(float(answers[1]["probability"]), abs=1e-3)
     vae = cfg_factory("model=vae", "model.hidden=[32]", *ON_DEVICE, "logger=none", "test=false", name="vae")
     train(vae)
     ckpt = Path(vae.paths.output_dir) / "checkpoints" / "last.ckpt"

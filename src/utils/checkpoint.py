@@ -88,8 +88,9 @@ def _first_line(e: Exception) -> str:
     return (str(e).strip() or type(e).__name__).splitlines()[0].split(". ")[0]
 
 
-def find_last(log_dir: str | Path, task_name: str, model_base: type | None = None) -> Path:
-    """`ckpt_path=last`: the newest `last.ckpt` of the task's runs and sweep jobs (of a `model_base` model, if given)."""
+def find_last(log_dir: str | Path, task_name: str, model_base: type | tuple[type, ...] | None = None) -> Path:
+    """`ckpt_path=last`: the newest `last.ckpt` of the task's runs and sweep jobs (of a `model_base`
+    model, or one of a tuple of them, if given)."""
     task_dir = Path(log_dir) / task_name
     candidates = [*task_dir.glob("runs/*/checkpoints/last.ckpt"), *task_dir.glob("multiruns/*/*/checkpoints/last.ckpt")]
     # A resumed run writes into the checkpoints/ of the run it resumes: the newest file is the latest state.
@@ -97,12 +98,13 @@ def find_last(log_dir: str | Path, task_name: str, model_base: type | None = Non
     for path in candidates:
         if model_base is None or _holds(path, model_base):
             return path
-    kind = f" of a {model_base.__name__} model" if model_base else ""
+    bases = model_base if isinstance(model_base, tuple) else (model_base,) if model_base else ()
+    kind = f" of a {' or '.join(b.__name__ for b in bases)} model" if bases else ""
     raise CheckpointError(f"ckpt_path=last: no run under {task_dir} has a checkpoints/last.ckpt{kind} yet; "
                           f"give the file itself: ckpt_path=<run dir>/checkpoints/last.ckpt")
 
 
-def _holds(path: Path, model_base: type) -> bool:
+def _holds(path: Path, model_base: type | tuple[type, ...]) -> bool:
     try:
         model_class = get_class(read_checkpoint(path)["model_class"])
     except Exception:  # unreadable, or a class that no longer exists: not a candidate

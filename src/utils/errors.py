@@ -17,6 +17,10 @@ class CheckpointError(UserError, RuntimeError):
     """A missing, unreadable or unsuitable checkpoint."""
 
 
+class InputError(UserError, ValueError):
+    """A file given to src.predict that it cannot use."""
+
+
 class TrainingError(UserError, RuntimeError):
     """Training diverged (a NaN or infinite loss)."""
 

@@ -38,7 +38,11 @@ CHOICES = {
     "scheduler.interval": ("step", "epoch"),
     "monitor.mode": ("min", "max"),
     "data.device": ("auto", "cpu"),
+    "device": ("auto", "cpu", "cuda"),
 }
+
+# The values an entry point cannot go without (??? in its config) -> what to give.
+REQUIRED = {"ckpt_path": "path to a .ckpt file", "inputs": "an image file, a folder of images, or a CSV file"}
 
 # key -> (test, what is allowed)
 RULES = {
@@ -86,6 +90,7 @@ RULES = {
     "compile": (lambda v: isinstance(v, bool), "true or false"),
     "n": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "n_images": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    "inputs": (lambda v: isinstance(v, str) and os.path.exists(v), "an image file, a folder of them, or a CSV file, that exists"),
     "trainer.max_epochs": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "trainer.devices": (lambda v: v == "auto" or (_integer(v) and v >= 1), "an integer >= 1 or auto"),
     "trainer.num_nodes": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
@@ -108,8 +113,9 @@ RULES = {
 def validate(cfg: DictConfig) -> None:
     """Raise one ConfigError listing every bad value in `cfg`."""
     problems = []
-    if OmegaConf.is_missing(cfg, "ckpt_path"):  # ("in" is False for a missing value)
-        problems.append("ckpt_path is required: add ckpt_path=<path to a .ckpt file> to the command")
+    for key, example in REQUIRED.items():
+        if OmegaConf.is_missing(cfg, key):  # ("in" is False for a missing value)
+            problems.append(f"{key} is required: add {key}=<{example}> to the command")
     for key, (ok, allowed) in RULES.items():
         node, _, leaf = key.rpartition(".")
         parent = OmegaConf.select(cfg, node) if node else cfg

@@ -174,3 +174,14 @@ def test_the_command_line(tmp_path, salary_model):
     missing = subprocess.run([sys.executable, "-m", "src.predict", f"ckpt_path={salary_model}"],
                              capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert missing.returncode == 1 and "inputs is required: add inputs=<" in missing.stderr
+
+
+def test_a_classifier_of_rows_names_its_classes(tmp_path):
+    out = tmp_path / "train"
+    train(make_cfg(out, MNIST, ["data=blobs", "model=logreg", "optim=sgd_scratch", "optim.lr=0.1",
+                                "data.standardize=true", "trainer.max_epochs=5", "logger=none"]))
+    points = tmp_path / "points.csv"
+    points.write_text("x2,x1\n4,3\n-3,-4\n")  # columns in any order
+    rows = predict(predict_cfg(tmp_path, out / "checkpoints" / "last.ckpt", points))
+    assert [r["label"] for r in rows] == ["(2, 2) blob", "(-2, -2) blob"]
+    assert all(float(r["probability"]) > 0.9 and r["top 2"].count(";") == 1 for r in rows)

@@ -1,6 +1,7 @@
 """OmegaConf resolvers used by conf/: registered on import, before Hydra composes."""
 
 import functools
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def new_dir(parent: str) -> str:
 
 
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
+# The cores this process may use (a container's or a SLURM allocation's share, not the machine's).
+OmegaConf.register_new_resolver("cpu_cores", lambda: len(os.sched_getaffinity(0)), replace=True)
 # use_cache: the answer is kept in the config itself, so a pickled config (submitit sends one to
 # every SLURM task) names the same dir instead of creating a new one.
 OmegaConf.register_new_resolver("new_dir", new_dir, replace=True, use_cache=True)

@@ -140,6 +140,13 @@ def _machine_problems(cfg: DictConfig) -> list[str]:
     trainer = cfg.get("trainer")
     if not isinstance(trainer, DictConfig) or "accelerator" not in trainer:
         return problems
+    launcher = OmegaConf.select(cfg, "hydra.launcher._target_", default="") or ""
+    processes = [f"trainer.{k}={trainer.get(k)}" for k in ("devices", "num_nodes") if _integer(trainer.get(k)) and trainer.get(k) > 1]
+    if launcher.endswith(".ParallelLauncher") and processes:
+        problems.append(f"{' '.join(processes)} cannot run under hydra/launcher=parallel: Lightning starts a DDP "
+                        f"job's other processes by running its command line again, and there a job is a function "
+                        f"sent to a worker process, with no command line of its own. Sweep DDP jobs with the default "
+                        f"launcher (one job at a time)")
     accelerator, devices = trainer.accelerator, trainer.get("devices", 1)
     cores = os.cpu_count() or 1
     wants_gpu = accelerator in ("gpu", "cuda")

@@ -1,0 +1,1 @@
+"""The project's own Hydra plugins (Hydra finds plugins only in the hydra_plugins namespace package)."""

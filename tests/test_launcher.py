@@ -1,0 +1,69 @@
+"""hydra/launcher=parallel: the jobs of a sweep in parallel processes (submitit's local executor, the
+SLURM launcher's pickled-job path), with the default launcher's guarantees."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from lightning.pytorch import Callback
+
+from src.report import make_report
+from src.utils.errors import ConfigError
+from src.utils.preflight import check_job
+from src.utils.resolvers import PROJECT_ROOT
+from tests.test_report import QUIET, read_rows, run
+
+
+@pytest.mark.slow
+def test_a_parallel_sweep_runs_each_job_in_its_dir_and_records_a_failure(subprocess_env, tmp_path):
+    # Job 1 fails in its own process (the data's split leaves no validation data); job 0 and 2 run.
+    # A job reports its thread count: each of the 2 jobs at a time gets 1 thread.
+    proc = run(["src.train", "-m", "hydra/launcher=parallel", "hydra.launcher.jobs=2", *QUIET, "trainer.max_epochs=1",
+                "logger=csv", "data.val_fraction=0.2,0.999,0.3", "+callbacks.threads._target_=tests.test_launcher.Threads",
+                f"paths.log_dir={tmp_path}"], subprocess_env, timeout=300)
+    assert proc.returncode != 0  # as with the default launcher: the sweep ends, then reports the failure
+    assert "leaves no train or no validation data" in proc.stderr
+    (sweep,) = (tmp_path / "train" / "multiruns").iterdir()
+    assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1", "2"]
+    for job in ("0", "2"):
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+        assert json.loads((sweep / job / "threads.json").read_text()) == {"torch": 1, "OMP_NUM_THREADS": "1"}
+    assert "leaves no train or no validation data" in (sweep / "1" / "error.txt").read_text()
+    make_report(sweep)
+    rows = read_rows(sweep / "report.csv")
+    assert sorted(r["job"] for r in rows) == ["0", "1", "2"]
+    assert [bool(r["error"]) for r in sorted(rows, key=lambda r: r["job"])] == [False, True, False]
+
+
+class Threads(Callback):
+    """Writes the job's thread count into its dir."""
+
+    def on_fit_start(self, trainer, pl_module):
+        threads = {"torch": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
+        (Path(trainer.default_root_dir) / "threads.json").write_text(json.dumps(threads))
+
+
+def test_the_default_is_one_thread_per_core_and_ddp_is_refused(tmp_path):
+    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
+        cfg = compose("train", overrides=["hydra/launcher=parallel"], return_hydra_config=True)
+    assert (cfg.hydra.launcher.jobs, cfg.hydra.launcher.threads) == (len(os.sched_getaffinity(0)), 1)
+    with pytest.raises(ConfigError, match="trainer.devices=2 cannot run under hydra/launcher=parallel"):
+        check_job("train", ["hydra/launcher=parallel", "accelerator=cpu", "trainer.devices=2",
+                            f"paths.log_dir={tmp_path}"], in_sweep=True)
+
+
+@pytest.mark.slow
+def test_an_optuna_search_runs_its_trials_in_parallel(data_dir, tmp_path):
+    import optuna
+
+    from tests.test_search import search
+
+    env = {**os.environ, "DATA_DIR": str(data_dir)}
+    (sweep,) = search(["hparams_search=mlp_optuna", "hydra/launcher=parallel", "hydra.sweeper.n_trials=2",
+                       "hydra.sweeper.n_jobs=2"], env, tmp_path)  # 2 trials asked of the study at a time
+    study = optuna.load_study(study_name="mlp_optuna", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 2
+    assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1"]

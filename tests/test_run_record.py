@@ -1,9 +1,10 @@
-"""run.yaml: what each job records beside .hydra/ (command, commit, versions, device). Real
-`python -m src.train` runs on the blobs (no data files)."""
+"""run.yaml: what each job records beside .hydra/ (command, commit, versions, device), and src.report's
+comparison of it across jobs. Real `python -m src.train` runs on the blobs (no data files)."""
 
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -13,9 +14,11 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
+from src.report import make_report
 from src.report.read import read_job
 from src.utils import run_record
 from src.utils.resolvers import PROJECT_ROOT
+from tests.test_report import read_rows
 
 FAST = ["data=blobs", "accelerator=cpu", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
         "callbacks.progress_bar=null", "trainer.enable_model_summary=false", "callbacks.small_data_figures=null",
@@ -109,6 +112,48 @@ def test_a_record_that_cannot_be_written_only_warns(tmp_path):
     train([*FAST, "model=logreg", "optim=sgd_scratch", f"paths.log_dir={tmp_path}", f"hydra.run.dir={run_dir}"])
     assert "run.yaml not written: IsADirectoryError" in (run_dir / "train.log").read_text()
     assert "test/acc" in next(run_dir.rglob("metrics.csv")).read_text()
+
+
+def copy_job(job_dir: Path, to: Path, **changes) -> Path:
+    """A copy of a job dir whose run.yaml has `changes` ({section: {key: value}}), or none when changes is None."""
+    shutil.copytree(job_dir, to)
+    got = record(to)
+    for section, values in changes.items():
+        got[section].update(values)
+    (to / "run.yaml").write_text(yaml.safe_dump(got, sort_keys=False))
+    return to
+
+
+@pytest.mark.slow
+def test_report_makes_columns_of_the_recorded_fields_that_differ_and_lists_the_rest_above(sweep, tmp_path):
+    job_dir = sweep[0] / "0"
+    ran = record(job_dir)
+    copy_job(job_dir, tmp_path / "0")
+    copy_job(job_dir, tmp_path / "1", versions={"torch": "2.99.0"}, device={"threads": 4})
+    (copy_job(job_dir, tmp_path / "2") / "run.yaml").unlink()  # a run from before run.yaml
+    make_report(tmp_path)
+    rows = {row["job"]: row for row in read_rows(tmp_path / "report.csv")}
+    assert {job: (row["torch"], row["threads"]) for job, row in rows.items()} == {
+        "0": (ran["versions"]["torch"], "1"), "1": ("2.99.0", "4"), "2": ("", "")}
+    assert not {"commit", "python", "lightning", "cpu", "accelerator", "command", "rerun"} & set(rows["0"])
+    assert all(row["best val/acc"] != "" for row in rows.values())  # the job without run.yaml still reports
+    md = (tmp_path / "report.md").read_text()
+    (line,) = [line for line in md.splitlines() if line.startswith("Recorded")]
+    commit = f"{ran['git']['commit'][:7]} ({'dirty' if ran['git']['dirty'] else 'clean'})"
+    assert line.startswith(f"Recorded alike by every job (run.yaml): commit {commit}, python {ran['versions']['python']}, ")
+    assert f"lightning {ran['versions']['lightning']}" in line and f"cpu {ran['device']['cpu']}" in line
+    assert "torch " not in line and "threads" not in line
+    assert line.endswith("(1 job(s) without run.yaml left out)")
+
+
+@pytest.mark.slow
+def test_report_of_a_single_run_lists_its_record_above_the_table(sweep, tmp_path):
+    run_dir = copy_job(sweep[0] / "1", tmp_path / "run")
+    make_report(run_dir)
+    (row,) = read_rows(run_dir / "report.csv")
+    assert "torch" not in row and "threads" not in row
+    md = (run_dir / "report.md").read_text()
+    assert f"torch {record(run_dir)['versions']['torch']}," in md and "accelerator cpu, " in md and "threads 1" in md
 
 
 @pytest.mark.slow

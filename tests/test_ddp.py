@@ -75,9 +75,9 @@ def _check_job(job_dir: Path, data_dir: Path, val_fraction: float) -> None:
     # Every test image exactly once, and the metrics of both ranks reduced over all of them.
     assert sorted(probes[0]["test"] + probes[1]["test"]) == sorted(test_images)
     assert all(p["test_confusion_total"] == N_TEST for p in probes)
-    # One set of checkpoints (rank 0 writes them), one log per process, no dirs of the child's own.
+    # One set of checkpoints and one run.yaml (rank 0 writes them), one log per process, no dirs of the child's own.
     assert sorted(p.name for p in (job_dir / "checkpoints").iterdir()) == ["epoch_000.ckpt", "last.ckpt"]
-    assert {"train.log", "train_ddp_process_1.log", ".hydra"} <= {p.name for p in job_dir.iterdir()}
+    assert {"train.log", "train_ddp_process_1.log", ".hydra", "run.yaml"} <= {p.name for p in job_dir.iterdir()}
     assert "test/acc" in (job_dir / "csv" / "metrics.csv").read_text()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from lightning.pytorch import Callback
 
 from src.eval import evaluate
@@ -183,3 +184,7 @@ def test_ddp_on_one_device_runs_from_the_command_line(data_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     [run_dir] = (tmp_path / "train" / "runs").iterdir()
     assert "test/acc" in (run_dir / "csv" / "metrics.csv").read_text()
+    device = yaml.safe_load((run_dir / "run.yaml").read_text())["device"]
+    assert device["accelerator"] == ACCELERATOR
+    if CUDA:
+        assert device["gpu"] == torch.cuda.get_device_name(0) and device["cuda"] == torch.version.cuda

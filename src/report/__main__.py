@@ -3,9 +3,10 @@
     python -m src.report logs/train/multiruns/<time>     # one row per job
     python -m src.report logs/train/runs/<time>          # a single run
 
-Writes report.md, report.csv (one row per job: the overrides that differ
-between jobs, best and final validation metrics, test metrics, epochs, time,
-and the error of a job that failed) and curves.png into that dir.
+Writes report.md, report.csv (one row per job: the overrides and the recorded
+versions, commit and device (run.yaml) that differ between jobs, best and final
+validation metrics, test metrics, epochs, time, and the error of a job that
+failed) and curves.png into that dir.
 """
 
 import argparse

@@ -1,4 +1,5 @@
-"""Read what runs already wrote: each job's Hydra config and overrides, its metrics and its error.
+"""Read what runs already wrote: each job's Hydra config and overrides, its record (run.yaml), its
+metrics and its error.
 
 A run dir holds `.hydra/`; a sweep dir holds job dirs that each hold `.hydra/`.
 Metrics come from the TensorBoard event files (via tensorboard's own
@@ -11,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from omegaconf import OmegaConf
 
 from src.utils.errors import UserError, exception_message
@@ -24,6 +26,7 @@ class ReportError(UserError):
 class Job:
     dir: Path
     overrides: dict[str, str]                      # key -> value, as typed on the command line
+    record: dict[str, str] | None = None           # run.yaml's fields, flat (None: a run from before run.yaml)
     monitor: str = "val/acc"
     mode: str = "max"
     # tag -> [(epoch, value), ...] in logging order
@@ -88,7 +91,7 @@ def read_job(path: Path) -> Job:
         for item in OmegaConf.to_container(OmegaConf.load(hydra_dir / "overrides.yaml")) or []:
             key, _, value = str(item).partition("=")
             overrides[key] = value
-    job = Job(path, overrides)
+    job = Job(path, overrides, _read_record(path / "run.yaml"))
     if (hydra_dir / "config.yaml").is_file():
         # Only monitor.* is read: the rest may hold interpolations that need Hydra to resolve.
         monitor = OmegaConf.load(hydra_dir / "config.yaml").get("monitor") or {}
@@ -107,6 +110,19 @@ def read_job(path: Path) -> Job:
             if start is not None:
                 job.wall_s = max(p.stat().st_mtime for p in csvs) - start
     return job
+
+
+def _read_record(path: Path) -> dict[str, str] | None:
+    """run.yaml (src/utils/run_record.py) as flat fields: commit, python, torch, ..., accelerator, cpu, threads.
+
+    Its commands are left out: the overrides already say how the jobs differ."""
+    if not path.is_file():
+        return None
+    record = yaml.safe_load(path.read_text()) or {}
+    git = record.get("git") or {}
+    commit = f"{git['commit'][:7]} ({'dirty' if git.get('dirty') else 'clean'})" if git.get("commit") else None
+    fields = {"commit": commit, **(record.get("versions") or {}), **(record.get("device") or {})}
+    return {k: str(v) for k, v in fields.items() if v is not None}
 
 
 def _read_tensorboard(files: list[Path]) -> tuple[dict, float | None]:

@@ -22,6 +22,15 @@ def varying_overrides(jobs: list[Job]) -> tuple[list[str], dict[str, str]]:
     return varying, shared
 
 
+def varying_record(jobs: list[Job]) -> tuple[list[str], dict[str, str]]:
+    """(run.yaml fields that differ between jobs, those every job shares), as for the overrides; but a
+    single run's record is all shared: its header says what it ran on. Jobs without run.yaml are left out."""
+    records = [job.record for job in jobs if job.record is not None]
+    keys = list(dict.fromkeys(k for record in records for k in record))
+    varying = [k for k in keys if len({record.get(k) for record in records}) > 1]
+    return varying, {k: records[0][k] for k in keys if k not in varying}
+
+
 def label(job: Job, keys: list[str]) -> str:
     """A job's name in legends: its varying overrides, e.g. `optim=adam scheduler=step`."""
     parts = [f"{k}={_short(job.overrides[k])}" for k in keys if k in job.overrides]
@@ -40,18 +49,20 @@ def sort_jobs(jobs: list[Job]) -> list[Job]:
 
 
 def table(jobs: list[Job]) -> tuple[list[str], list[list]]:
-    """Header and rows: job, varying overrides, monitored best/final, other val and test metrics, time, error."""
+    """Header and rows: job, varying overrides and recorded fields, monitored best/final, other val and test
+    metrics, time, error."""
     keys, _ = varying_overrides(jobs)
+    fields, _ = varying_record(jobs)
     monitor = jobs[0].monitor
     tags = {t for job in jobs for t in job.series}
     val_tags = sorted(t for t in tags if t.startswith("val/") and t != monitor and not t.endswith("_best"))
     test_tags = sorted(t for t in tags if t.startswith("test/"))
-    header = ["job", *keys, f"best {monitor}", f"final {monitor}", *(f"final {t}" for t in val_tags), *test_tags,
-              "epochs", "train_s", "wall_s", "error"]
+    header = ["job", *keys, *fields, f"best {monitor}", f"final {monitor}", *(f"final {t}" for t in val_tags),
+              *test_tags, "epochs", "train_s", "wall_s", "error"]
     rows = []
     for job in sort_jobs(jobs):
         rows.append([
-            job.name, *(job.overrides.get(k, "") for k in keys),
+            job.name, *(job.overrides.get(k, "") for k in keys), *((job.record or {}).get(k, "") for k in fields),
             job.best(job.monitor), job.final(job.monitor), *(job.final(t) for t in val_tags),
             *(job.final(t) for t in test_tags), job.epochs, job.train_s, job.wall_s,
             job.error or ("" if job.series.get(job.monitor) else
@@ -96,6 +107,12 @@ def write_markdown(path: Path, source: Path, jobs: list[Job], header: list[str],
              f"Times in seconds: train_s is training alone (validation excluded), wall_s the whole job.", ""]
     if shared:
         lines += ["Shared by every job: `" + " ".join(f"{k}={v}" for k, v in shared.items()) + "`", ""]
+    _, recorded = varying_record(jobs)
+    if recorded:
+        unrecorded = sum(job.record is None for job in jobs)
+        lines += [f"Recorded{'' if len(jobs) == 1 else ' alike by every job'} (run.yaml): "
+                  + ", ".join(f"{k} {v}" for k, v in recorded.items())
+                  + (f" ({unrecorded} job(s) without run.yaml left out)" if unrecorded else ""), ""]
     if search and "best_params" in search:
         params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in search["best_params"].items())
         lines += [f"Optuna search: best value {search['best_value']:.4f} with `{params}` "

@@ -23,6 +23,7 @@ from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and $
 from src.utils.ddp import child_argv, hydra_job_for_ddp_children
 from src.utils.errors import UserError, exception_message
 from src.utils.preflight import CONF_DIR, check_command_line
+from src.utils.run_record import write_run_record
 from src.utils.validate import validate
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def program(config_name: str):
 
     Each job (a run, each job of a sweep, each DDP process) routes Lightning's logging through
     Hydra's, checks the values a sweeper chose inside the job (the pre-flight check saw the rest),
-    and reports a failure as `run_task` says.
+    reports a failure as `run_task` says, and, on rank 0, writes run.yaml when it ends, failed or not.
     """
 
     def decorate(main):
@@ -55,8 +56,12 @@ def program(config_name: str):
         @functools.wraps(main)
         def job(cfg):
             quiet_lightning()
-            with hydra_job_for_ddp_children():
-                return run_task(main, cfg)
+            try:
+                with hydra_job_for_ddp_children():
+                    return run_task(main, cfg)
+            finally:
+                if _rank() == "0":  # the other processes of a DDP job share its run dir
+                    record_run(cfg)
 
         return job
 
@@ -77,6 +82,14 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     # Epoch metrics are torchmetrics values, reduced across DDP ranks by compute(): sync_dist is not needed.
     warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\(.*sync_dist=True\)`")
+
+
+def record_run(cfg) -> None:
+    """run.yaml (src/utils/run_record.py); a record that cannot be written never fails the job."""
+    try:
+        write_run_record(cfg)
+    except Exception as e:
+        log.warning(f"run.yaml not written: {type(e).__name__}: {e}")
 
 
 def _chosen_in_job(hydra_cfg) -> bool:
@@ -130,9 +143,14 @@ def run_task(task, cfg):
         raise
 
 
+def _rank() -> str:
+    """This process's rank in its DDP job ("0" outside DDP), as torchrun, SLURM or Lightning's launcher set it."""
+    return next((os.environ[k] for k in ("RANK", "SLURM_PROCID", "LOCAL_RANK") if k in os.environ), "0")
+
+
 def _error_file() -> str:
     """error.txt, or error_rank<r>.txt for the other processes of a DDP job (they share its run dir)."""
-    rank = next((os.environ[k] for k in ("RANK", "SLURM_PROCID", "LOCAL_RANK") if k in os.environ), "0")
+    rank = _rank()
     return "error.txt" if rank == "0" else f"error_rank{rank}.txt"
 
 

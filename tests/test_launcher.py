@@ -1,14 +1,12 @@
 """hydra/launcher=parallel: the jobs of a sweep in parallel processes (submitit's local executor, the
 SLURM launcher's pickled-job path), with the default launcher's guarantees."""
 
-import json
 import os
-from pathlib import Path
+import shlex
 
 import pytest
-import torch
+import yaml
 from hydra import compose, initialize_config_dir
-from lightning.pytorch import Callback
 
 from src.report import make_report
 from src.utils.errors import ConfigError
@@ -20,30 +18,23 @@ from tests.test_report import QUIET, read_rows, run
 @pytest.mark.slow
 def test_a_parallel_sweep_runs_each_job_in_its_dir_and_records_a_failure(subprocess_env, tmp_path):
     # Job 1 fails in its own process (the data's split leaves no validation data); job 0 and 2 run.
-    # A job reports its thread count: each of the 2 jobs at a time gets 1 thread.
-    proc = run(["src.train", "-m", "hydra/launcher=parallel", "hydra.launcher.jobs=2", *QUIET, "trainer.max_epochs=1",
-                "logger=csv", "data.val_fraction=0.2,0.999,0.3", "+callbacks.threads._target_=tests.test_launcher.Threads",
-                f"paths.log_dir={tmp_path}"], subprocess_env, timeout=300)
+    args = ["-m", "hydra/launcher=parallel", "hydra.launcher.jobs=2", *QUIET, "trainer.max_epochs=1", "logger=csv",
+            "data.val_fraction=0.2,0.999,0.3", f"paths.log_dir={tmp_path}"]
+    proc = run(["src.train", *args], {**subprocess_env, "OMP_NUM_THREADS": "2"}, timeout=300)
     assert proc.returncode != 0  # as with the default launcher: the sweep ends, then reports the failure
     assert "leaves no train or no validation data" in proc.stderr
     (sweep,) = (tmp_path / "train" / "multiruns").iterdir()
     assert sorted(p.name for p in sweep.iterdir() if p.name.isdigit()) == ["0", "1", "2"]
-    for job in ("0", "2"):
-        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
-        assert json.loads((sweep / job / "threads.json").read_text()) == {"torch": 1, "OMP_NUM_THREADS": "1"}
+    for job in ("0", "1", "2"):
+        # 2 jobs at a time, each with 1 thread; the command as typed, not the worker process's own.
+        record = yaml.safe_load((sweep / job / "run.yaml").read_text())
+        assert record["device"]["threads"] == 1 and record["command"] == shlex.join(["python", "-m", "src.train", *args])
+    assert all((sweep / job / "checkpoints" / "last.ckpt").is_file() for job in ("0", "2"))
     assert "leaves no train or no validation data" in (sweep / "1" / "error.txt").read_text()
     make_report(sweep)
     rows = read_rows(sweep / "report.csv")
     assert sorted(r["job"] for r in rows) == ["0", "1", "2"]
     assert [bool(r["error"]) for r in sorted(rows, key=lambda r: r["job"])] == [False, True, False]
-
-
-class Threads(Callback):
-    """Writes the job's thread count into its dir."""
-
-    def on_fit_start(self, trainer, pl_module):
-        threads = {"torch": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
-        (Path(trainer.default_root_dir) / "threads.json").write_text(json.dumps(threads))
 
 
 def test_the_default_is_one_thread_per_core_and_ddp_is_refused(tmp_path):

@@ -8,11 +8,14 @@ and leaves each job all the cores, so N jobs x N threads fight over N cores. Her
 and each gets `threads` threads.
 """
 
+import json
 import os
 from collections.abc import Sequence
 
 from hydra.core.utils import JobReturn
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher
+
+from src.utils.run_record import COMMAND, command_line
 
 
 class ParallelLauncher(LocalLauncher):
@@ -21,9 +24,12 @@ class ParallelLauncher(LocalLauncher):
         self.jobs, self.threads = jobs, threads
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        saved = os.environ.get("OMP_NUM_THREADS")
-        # The job processes inherit it (the executor copies this environment): torch reads it on import.
-        os.environ["OMP_NUM_THREADS"] = str(self.threads)
+        # The job processes inherit these (the executor copies this environment): torch reads the thread
+        # count on import; run.yaml records the command line as typed, not the worker's.
+        program, args = command_line()
+        env = {"OMP_NUM_THREADS": str(self.threads), COMMAND: json.dumps({"program": program, "args": args})}
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
         try:
             results = []
             # `jobs` at a time: the next group starts when the slowest job of this one ends.
@@ -31,7 +37,8 @@ class ParallelLauncher(LocalLauncher):
                 results += super().launch(job_overrides[start : start + self.jobs], initial_job_idx + start)
             return results
         finally:
-            if saved is None:
-                os.environ.pop("OMP_NUM_THREADS")
-            else:
-                os.environ["OMP_NUM_THREADS"] = saved
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key)
+                else:
+                    os.environ[key] = value

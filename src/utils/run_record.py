@@ -12,6 +12,8 @@ it and the one that reruns it alone:
     device: {accelerator: cpu, cpu: Intel(R) Xeon(R) Processor, threads: 2}   # + gpu, cuda on a GPU
 """
 
+import json
+import os
 import platform
 import shlex
 import subprocess
@@ -27,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.utils.resolvers import PROJECT_ROOT
 
 PACKAGES = ("torch", "lightning", "hydra-core", "omegaconf", "torchmetrics")
+COMMAND = "SRC_COMMAND_LINE"  # the typed command line, for jobs run in a launcher's worker processes
 
 
 def write_run_record(cfg: DictConfig) -> None:
@@ -38,15 +41,24 @@ def write_run_record(cfg: DictConfig) -> None:
     (Path(HydraConfig.get().runtime.output_dir) / "run.yaml").write_text(text)
 
 
+def command_line() -> tuple[list[str], list[str]]:
+    """(the program, e.g. python -m src.train; its arguments) as typed. A job that runs in a launcher's
+    worker process (hydra/launcher=parallel) has the worker's own: the launcher passes the typed one."""
+    if COMMAND in os.environ:
+        typed = json.loads(os.environ[COMMAND])
+        return typed["program"], typed["args"]
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    return (["python", "-m", spec.name] if spec else ["python", sys.argv[0]]), sys.argv[1:]
+
+
 def commands() -> dict[str, str]:
     """The command line as typed, and one that reruns this job alone (a sweep's job: its own overrides)."""
-    spec = getattr(sys.modules["__main__"], "__spec__", None)
-    program = ["python", "-m", spec.name] if spec else ["python", sys.argv[0]]
+    program, args = command_line()
     hydra_cfg = HydraConfig.get()
     job = list(hydra_cfg.overrides.task)  # the job's overrides, without Hydra's own hydra.* arguments
-    if hydra_cfg.mode == RunMode.MULTIRUN and not {"-m", "--multirun"} & set(sys.argv[1:]):
+    if hydra_cfg.mode == RunMode.MULTIRUN and not {"-m", "--multirun"} & set(args):
         job.append("hydra.mode=RUN")  # the config made it a sweep (hparams_search=...): run the job alone
-    return {"command": shlex.join(program + sys.argv[1:]), "rerun": shlex.join(program + job)}
+    return {"command": shlex.join(program + args), "rerun": shlex.join(program + job)}
 
 
 def git_state() -> dict[str, str | bool | None]:

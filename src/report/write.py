@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 from src.report.read import Job
+from src.report.seeds import configurations, section
 
 
 def varying_overrides(jobs: list[Job]) -> tuple[list[str], dict[str, str]]:
@@ -119,6 +120,14 @@ def write_markdown(path: Path, source: Path, jobs: list[Job], header: list[str],
                   f"(optimization_results.yaml; the whole study, including earlier continued runs).", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(_fmt(v, c) for v, c in zip(row, header)) + " |" for row in rows]
+    keys, _ = varying_overrides(jobs)
+    configs = configurations(jobs, keys)
+    if configs:
+        test_tags = sorted({t for job in jobs for t in job.series if t.startswith("test/")})
+        lines += ["", *section(configs, jobs[0].monitor, jobs[0].mode, test_tags)]
+    elif len(jobs) > 1:
+        lines += ["", "One run per configuration: differences between jobs cannot be told from run-to-run noise. "
+                      "Sweep seeds too (e.g. `seed=0,1,2`) for means, confidence intervals and verdicts."]
     lines += ["", "![curves](curves.png)", ""]
     path.write_text("\n".join(lines))
 
@@ -139,8 +148,13 @@ def plot_curves(path: Path, jobs: list[Job]) -> None:
     if not panels:
         panels = [monitor]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    configs = configurations(jobs, keys)
     for ax, tag in zip(axes[0], panels):
-        for i, job in enumerate(jobs):
+        if configs:  # a seed sweep: each configuration's mean over seeds, with a band of +/- one std
+            for i, config in enumerate(configs):
+                _mean_curve(ax, [job.series.get(tag, []) for job in config.jobs.values()], i,
+                            f"{config.label} ({len(config.jobs)} seeds)")
+        for i, job in enumerate([] if configs else jobs):
             points = job.series.get(tag)
             if points:
                 ax.plot([e + 1 for e, _ in points], [v for _, v in points], marker="." if len(points) < 30 else None,
@@ -158,3 +172,18 @@ def plot_curves(path: Path, jobs: list[Job]) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
+
+
+def _mean_curve(ax, runs: list[list[tuple[int, float]]], i: int, name: str) -> None:
+    """The mean over runs at each epoch they all reached, and a band of +/- one standard deviation."""
+    by_epoch = [dict(points) for points in runs if points]
+    epochs = sorted(set.intersection(*(set(points) for points in by_epoch))) if by_epoch else []
+    if not epochs:
+        return
+    values = [[points[e] for points in by_epoch] for e in epochs]
+    mean = [sum(v) / len(v) for v in values]
+    std = [math.sqrt(sum((x - m) ** 2 for x in v) / max(len(v) - 1, 1)) for v, m in zip(values, mean)]
+    x = [e + 1 for e in epochs]
+    (line,) = ax.plot(x, mean, marker="." if len(x) < 30 else None, linestyle=("-", "--", ":")[i // 10 % 3], label=name)
+    ax.fill_between(x, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], color=line.get_color(),
+                    alpha=0.2, linewidth=0)

@@ -1,0 +1,104 @@
+"""A sweep over `seed`: the jobs grouped by configuration (their other overrides), each metric as
+mean +/- std over seeds with n and a 95% confidence interval, and each configuration compared with
+the best one, in words."""
+
+import math
+from dataclasses import dataclass
+
+from src.report.read import Job
+from src.report.stats import Comparison, holm, paired, summarise
+
+
+@dataclass
+class Configuration:
+    label: str  # its overrides other than the seed, e.g. "optim=nadam scheduler=step"
+    jobs: dict[int, Job]  # seed -> job
+
+    def values(self, tag: str, best: bool) -> dict[int, float]:
+        """seed -> the metric's best (the monitored one) or final value, for the jobs that logged it."""
+        found = {seed: job.best(tag) if best else job.final(tag) for seed, job in self.jobs.items()}
+        return {seed: v for seed, v in found.items() if v is not None and not math.isnan(v)}
+
+
+def configurations(jobs: list[Job], keys: list[str]) -> list[Configuration] | None:
+    """The jobs grouped by their varying overrides other than `seed`, when `seed` is swept and every
+    configuration ran at least 2 seeds; else None."""
+    if "seed" not in keys:
+        return None
+    others = [k for k in keys if k != "seed"]
+    groups: dict[str, dict[int, Job]] = {}
+    for job in jobs:
+        label = " ".join(f"{k}={job.overrides[k]}" for k in others if k in job.overrides) or "all jobs"
+        groups.setdefault(label, {})[int(job.overrides["seed"])] = job
+    if min(len(g) for g in groups.values()) < 2:
+        return None
+    return [Configuration(label, group) for label, group in groups.items()]
+
+
+def _scale(tag: str) -> tuple[float, str]:
+    """Accuracies in percentage points; other metrics in their own units."""
+    return (100.0, " points") if tag.rsplit("/", 1)[-1].startswith("acc") else (1.0, "")
+
+
+def section(configs: list[Configuration], monitor: str, mode: str, test_tags: list[str]) -> list[str]:
+    """The markdown of the statistics: a table per configuration and the verdicts against the best."""
+    sign = 1 if mode == "max" else -1
+    counterpart = monitor.replace("val/", "test/", 1)
+    verdict_tags = [monitor] + ([counterpart] if counterpart in test_tags else [])
+
+    def mean_best(config):
+        values = config.values(monitor, best=True)
+        return sign * summarise(list(values.values())).mean if values else -math.inf
+
+    configs = sorted(configs, key=mean_best, reverse=True)
+    columns = [(monitor, True), *((t, False) for t in test_tags)]
+    header = ["configuration", "seeds", *(f"{'best ' if best else ''}{tag}" for tag, best in columns)]
+    lines = ["## Over seeds", "",
+             "Each cell: mean +/- standard deviation over seeds [95% confidence interval of the mean]. "
+             "Accuracies in percent.", "",
+             "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for config in configs:
+        cells = []
+        for tag, best in columns:
+            values = list(config.values(tag, best).values())
+            scale, _ = _scale(tag)
+            if not values:
+                cells.append("")
+                continue
+            s = summarise([v * scale for v in values])
+            cells.append(f"{s.mean:.4g} +/- {s.std:.2g} [{s.mean - s.ci95:.4g}, {s.mean + s.ci95:.4g}]")
+        lines.append(f"| {config.label} | {len(config.jobs)} | " + " | ".join(cells) + " |")
+
+    best, others = configs[0], configs[1:]
+    lines += ["", f"**Compared with the best configuration, {best.label}** (the {'highest' if sign > 0 else 'lowest'} "
+                  f"mean best {monitor}):", ""]
+    for tag in verdict_tags:
+        use_best = tag == monitor
+        comparisons = [paired(best.values(tag, use_best), other.values(tag, use_best)) for other in others]
+        holm(comparisons)
+        scale, unit = _scale(tag)
+        lines.append(f"- {tag}:")
+        for other, c in zip(others, comparisons):
+            lines.append(f"  - {best.label} vs {other.label}: {_verdict(c, sign, scale, unit)}")
+    lines += ["", _method(len(others)), ""]
+    return lines
+
+
+def _verdict(c: Comparison, sign: int, scale: float, unit: str) -> str:
+    d = c.difference
+    if d.n < 2:
+        return f"{d.n} seed(s) in common: nothing to tell"
+    # The difference as "better by": positive when the best configuration is ahead.
+    text = f"{sign * d.mean * scale:+.2g} +/- {d.ci95 * scale:.2g}{unit} (p = {c.p:.2g}), "
+    if c.distinguishable:
+        return text + f"larger than the noise at n={d.n}"
+    return text + f"not distinguishable at n={d.n}"
+
+
+def _method(comparisons: int) -> str:
+    return (f"Method: jobs with the same seed start from the same weights and see the data in the same order, so "
+            f"each configuration is compared with the best one seed by seed (the mean of the per-seed differences, "
+            f"+/- the half-width of its 95% confidence interval, and the two-sided paired t-test). Over the "
+            f"{comparisons} comparison(s), Holm's step-down correction keeps the chance of calling any difference "
+            f"'larger than the noise' by accident at 5%. The best configuration is picked on these same runs, so its "
+            f"lead is, if anything, overstated.")

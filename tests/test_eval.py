@@ -72,13 +72,14 @@ class RunsACommand:
         return os.system, (f"touch {self.marker}",)
 
 
-@pytest.mark.parametrize("entry", ["train", "eval", "sample"])
+@pytest.mark.parametrize("entry", ["train", "eval", "sample", "export"])
 def test_a_checkpoint_carrying_code_is_refused_by_every_entry_point_and_nothing_runs(cfg_factory, tmp_path, entry):
+    from src.export import export
     from src.sample import sample
 
     marker, evil = tmp_path / "ran", tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "model_class": "src.models.mlp.MLPClassifier", "payload": RunsACommand(marker)}, evil)
-    task = {"train": train, "eval": evaluate, "sample": sample}[entry]
+    task = {"train": train, "eval": evaluate, "sample": sample, "export": export}[entry]
     cfg = cfg_factory(f"ckpt_path={evil}", name=entry, config_name=entry)
     with pytest.raises(CheckpointError, match=r"holds Python objects other than tensors and plain data \(it asks for "
                                               r"posix.system\); they were not loaded, for safety"):

@@ -17,6 +17,10 @@ class CheckpointError(UserError, RuntimeError):
     """A missing, unreadable or unsuitable checkpoint."""
 
 
+class ExportError(UserError, RuntimeError):
+    """An exported network that does not give the checkpoint's answers."""
+
+
 class TrainingError(UserError, RuntimeError):
     """Training diverged (a NaN or infinite loss)."""
 

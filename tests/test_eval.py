@@ -72,14 +72,15 @@ class RunsACommand:
         return os.system, (f"touch {self.marker}",)
 
 
-@pytest.mark.parametrize("entry", ["train", "eval", "sample", "predict"])
+@pytest.mark.parametrize("entry", ["train", "eval", "sample", "predict", "export"])
 def test_a_checkpoint_carrying_code_is_refused_by_every_entry_point_and_nothing_runs(cfg_factory, tmp_path, entry):
+    from src.export import export
     from src.predict import predict
     from src.sample import sample
 
     marker, evil = tmp_path / "ran", tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "model_class": "src.models.mlp.MLPClassifier", "payload": RunsACommand(marker)}, evil)
-    task = {"train": train, "eval": evaluate, "sample": sample, "predict": predict}[entry]
+    task = {"train": train, "eval": evaluate, "sample": sample, "predict": predict, "export": export}[entry]
     inputs = [f"inputs={tmp_path}"] if entry == "predict" else []
     cfg = cfg_factory(f"ckpt_path={evil}", *inputs, name=entry, config_name=entry)
     with pytest.raises(CheckpointError, match=r"holds Python objects other than tensors and plain data \(it asks for "

@@ -9,7 +9,7 @@ import torch
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from src.utils.errors import CheckpointError
+from src.utils.errors import CheckpointError, DataError
 from src.utils.resolvers import PROJECT_ROOT
 
 MACHINE_OPTIONS = ("device", "num_workers", "pin_memory")
@@ -185,7 +185,13 @@ def load_datamodule(ckpt: dict, data_dir: str):
     if "datamodule_class" not in ckpt:
         raise CheckpointError("the checkpoint does not say which data it was trained on (no datamodule_class)")
     datamodule_class = get_class(ckpt["datamodule_class"])
-    paths = {"data_dir": data_dir} if "data_dir" in inspect.signature(datamodule_class).parameters else {}  # synthetic sets have none
+    parameters = inspect.signature(datamodule_class).parameters
+    paths = {"data_dir": data_dir} if "data_dir" in parameters else {}  # synthetic sets have none
     # Not data: where the writing machine cut its batches, and DataLoader options of older checkpoints.
     hparams = {k: v for k, v in ckpt["datamodule_hyper_parameters"].items() if k not in MACHINE_OPTIONS}
+    unknown = [name for name, p in parameters.items() if p.default is p.empty and p.kind == p.POSITIONAL_OR_KEYWORD
+               and name not in paths and name not in hparams]
+    if unknown:  # e.g. Salary's csv_path: a path of the machine that trained it, not kept
+        raise DataError(f"the checkpoint's data ({datamodule_class.__name__}) cannot be loaded from it: it does not "
+                        f"keep {', '.join(unknown)} (a path on the machine that trained it)")
     return datamodule_class(**paths, **hparams)

@@ -21,6 +21,10 @@ class InputError(UserError, ValueError):
     """A file given to src.predict that it cannot use."""
 
 
+class ExportError(UserError, RuntimeError):
+    """An exported network that does not give the checkpoint's answers."""
+
+
 class TrainingError(UserError, RuntimeError):
     """Training diverged (a NaN or infinite loss)."""
 

@@ -4,6 +4,7 @@ Each rule names a config key, a test and what is allowed; keys a config does
 not have (e.g. model.arch for model=mlp) are skipped.
 """
 
+import importlib.util
 import os
 
 from omegaconf import DictConfig, OmegaConf
@@ -39,10 +40,14 @@ CHOICES = {
     "monitor.mode": ("min", "max"),
     "data.device": ("auto", "cpu"),
     "device": ("auto", "cpu", "cuda"),
+    "format": ("onnx", "pt2"),
 }
 
 # The values an entry point cannot go without (??? in its config) -> what to give.
 REQUIRED = {"ckpt_path": "path to a .ckpt file", "inputs": "an image file, a folder of images, or a CSV file"}
+
+# What `python -m src.export format=onnx` needs beyond torch: the optional extra `export`.
+ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
 
 # key -> (test, what is allowed)
 RULES = {
@@ -131,9 +136,15 @@ def validate(cfg: DictConfig) -> None:
 
 
 def _machine_problems(cfg: DictConfig) -> list[str]:
-    """What this machine cannot run: a GPU it does not have, more processes than it has devices.
+    """What this machine cannot run: a GPU it does not have, more processes than it has devices, an
+    export format whose packages are not installed (looked up, not imported).
     torch (seconds to import) is imported only when the command asks for a GPU or many processes."""
     problems = []
+    missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None] \
+        if cfg.get("format") == "onnx" else []
+    if missing:
+        problems.append(f"format=onnx needs {', '.join(missing)}, not installed here: pip install -e \".[export]\" "
+                        f"(or format=pt2, which needs torch alone)")
     if cfg.get("compile") and OmegaConf.select(cfg, "model._target_") == "src.models.linreg.LinearRegression":
         problems.append("compile=true compiles the model's network; model=linreg has none (its w and b are "
                         "updated by hand): leave compile=false")

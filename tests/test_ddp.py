@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from lightning.pytorch import Callback
 
 from src.data.idx import write_idx
@@ -78,6 +79,7 @@ def _check_job(job_dir: Path, data_dir: Path, val_fraction: float) -> None:
     # One set of checkpoints and one run.yaml (rank 0 writes them), one log per process, no dirs of the child's own.
     assert sorted(p.name for p in (job_dir / "checkpoints").iterdir()) == ["epoch_000.ckpt", "last.ckpt"]
     assert {"train.log", "train_ddp_process_1.log", ".hydra", "run.yaml"} <= {p.name for p in job_dir.iterdir()}
+    assert yaml.safe_load((job_dir / "run.yaml").read_text())["device"]["threads"] == 1  # OMP_NUM_THREADS=1 here
     assert "test/acc" in (job_dir / "csv" / "metrics.csv").read_text()
 
 

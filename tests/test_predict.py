@@ -16,7 +16,8 @@ from src.models.standalone import data_state, standalone
 from src.predict import predict
 from src.train import train
 from src.utils.checkpoint import load_model, read_checkpoint
-from src.utils.errors import CheckpointError, InputError
+from src.utils.errors import CheckpointError, ConfigError, InputError
+from src.utils.preflight import check_job
 from src.utils.resolvers import PROJECT_ROOT
 from tests.conftest import make_cfg
 
@@ -171,9 +172,13 @@ def test_the_command_line(tmp_path, salary_model):
     assert run.returncode == 0, run.stderr
     assert f"{years}:2  YearsExperience: 3  predicted Salary: " in run.stdout
     assert len(list((tmp_path / "logs" / "predict" / "runs").glob("*/predictions.csv"))) == 1
-    missing = subprocess.run([sys.executable, "-m", "src.predict", f"ckpt_path={salary_model}"],
-                             capture_output=True, text=True, cwd=PROJECT_ROOT)
-    assert missing.returncode == 1 and "inputs is required: add inputs=<" in missing.stderr
+
+
+def test_inputs_are_required_and_must_exist(tmp_path):
+    with pytest.raises(ConfigError, match="inputs is required: add inputs=<an image file, a folder"):
+        check_job("predict", ["ckpt_path=x.ckpt", f"paths.log_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match="inputs='nowhere.png' is not allowed: must be an image file, a folder"):
+        check_job("predict", ["ckpt_path=x.ckpt", "inputs=nowhere.png", f"paths.log_dir={tmp_path}"])
 
 
 def test_a_classifier_of_rows_names_its_classes(tmp_path):

@@ -105,13 +105,15 @@ def test_the_record_holds_no_commit_outside_git_and_without_git(tmp_path, monkey
     assert run_record.git_state() == {"commit": None, "dirty": None}
 
 
-@pytest.mark.slow
-def test_a_record_that_cannot_be_written_only_warns(tmp_path):
-    run_dir = tmp_path / "run"
-    (run_dir / "run.yaml").mkdir(parents=True)  # a folder where the file should go
-    train([*FAST, "model=logreg", "optim=sgd_scratch", f"paths.log_dir={tmp_path}", f"hydra.run.dir={run_dir}"])
-    assert "run.yaml not written: IsADirectoryError" in (run_dir / "train.log").read_text()
-    assert "test/acc" in next(run_dir.rglob("metrics.csv")).read_text()
+def test_a_record_that_cannot_be_written_only_warns(monkeypatch, caplog):
+    from src.utils import program
+
+    def fail(cfg):
+        raise IsADirectoryError("run.yaml")
+
+    monkeypatch.setattr(program, "write_run_record", fail)
+    program.record_run(None)  # returns: the job's own result stands
+    assert "run.yaml not written: IsADirectoryError: run.yaml" in caplog.text
 
 
 def copy_job(job_dir: Path, to: Path, **changes) -> Path:
@@ -154,14 +156,3 @@ def test_report_of_a_single_run_lists_its_record_above_the_table(sweep, tmp_path
     assert "torch" not in row and "threads" not in row
     md = (run_dir / "report.md").read_text()
     assert f"torch {record(run_dir)['versions']['torch']}," in md and "accelerator cpu, " in md and "threads 1" in md
-
-
-@pytest.mark.slow
-def test_a_ddp_job_records_the_threads_each_process_ran_with(tmp_path):
-    # Lightning's launcher gives each of the 2 processes cores / 2 threads, inside fit: the record,
-    # written when the job ends, holds that count, not the default the job started with.
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    train([*FAST, "model=logreg", "optim=sgd_scratch", "trainer=ddp", "trainer.devices=2", f"paths.log_dir={tmp_path}"],
-          env)
-    (run_dir,) = (tmp_path / "train" / "runs").iterdir()
-    assert record(run_dir)["device"]["threads"] == max(1, len(os.sched_getaffinity(0)) // 2)

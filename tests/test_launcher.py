@@ -18,7 +18,8 @@ from tests.test_report import QUIET, read_rows, run
 @pytest.mark.slow
 def test_a_parallel_sweep_runs_each_job_in_its_dir_and_records_a_failure(subprocess_env, tmp_path):
     # Job 1 fails in its own process (the data's split leaves no validation data); job 0 and 2 run.
-    args = ["-m", "hydra/launcher=parallel", "hydra.launcher.jobs=2", *QUIET, "trainer.max_epochs=1", "logger=csv",
+    jobs = min(2, len(os.sched_getaffinity(0)))  # (no more than the cores: more is refused)
+    args = ["-m", "hydra/launcher=parallel", f"hydra.launcher.jobs={jobs}", *QUIET, "trainer.max_epochs=1", "logger=csv",
             "data.val_fraction=0.2,0.999,0.3", f"paths.log_dir={tmp_path}"]
     proc = run(["src.train", *args], {**subprocess_env, "OMP_NUM_THREADS": "2"}, timeout=300)
     assert proc.returncode != 0  # as with the default launcher: the sweep ends, then reports the failure
@@ -37,10 +38,16 @@ def test_a_parallel_sweep_runs_each_job_in_its_dir_and_records_a_failure(subproc
     assert [bool(r["error"]) for r in sorted(rows, key=lambda r: r["job"])] == [False, True, False]
 
 
-def test_the_default_is_one_thread_per_core_and_ddp_is_refused(tmp_path):
+def test_the_default_is_one_thread_per_core_and_more_threads_or_ddp_are_refused(tmp_path):
     with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
         cfg = compose("train", overrides=["hydra/launcher=parallel"], return_hydra_config=True)
     assert (cfg.hydra.launcher.jobs, cfg.hydra.launcher.threads) == (len(os.sched_getaffinity(0)), 1)
+    cores = len(os.sched_getaffinity(0))
+    with pytest.raises(ConfigError, match=f"hydra.launcher.jobs={cores + 1} x hydra.launcher.threads=1 = {cores + 1} "
+                                          f"threads at once, more than the {cores} cores"):
+        check_job("train", ["hydra/launcher=parallel", f"hydra.launcher.jobs={cores + 1}", f"paths.log_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match="hydra.launcher.threads=0 is not allowed: must be an integer >= 1"):
+        check_job("train", ["hydra/launcher=parallel", "hydra.launcher.threads=0", f"paths.log_dir={tmp_path}"])
     with pytest.raises(ConfigError, match="trainer.devices=2 cannot run under hydra/launcher=parallel"):
         check_job("train", ["hydra/launcher=parallel", "accelerator=cpu", "trainer.devices=2",
                             f"paths.log_dir={tmp_path}"], in_sweep=True)

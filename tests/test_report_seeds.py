@@ -37,6 +37,17 @@ def test_each_configuration_is_summarised_over_its_seeds_and_compared_seed_by_se
     assert "Over the 2 comparison(s), Holm's step-down correction" in text
 
 
+def test_a_configuration_with_a_failed_seed_is_summarised_over_the_seeds_it_has():
+    jobs = [job(s, "0.1", s, 0.8 + s / 100, 0.5) for s in range(3)] + [job(3 + s, "0.2", s, 0.7, 0.5) for s in range(3)]
+    jobs[5].series = {}  # lr 0.2, seed 2: failed before logging
+    keys, _ = varying_overrides(jobs)
+    text = "\n".join(section(configurations(jobs, keys), "val/acc", "max", ["test/acc"]))
+    assert "| optim.lr=0.1 | 3 | 81 +/- 1 " in text and "| optim.lr=0.2 | 2 (1 without a result) | 70 +/- 0 " in text
+    assert "each is summarised over its own seeds, and a comparison uses the seeds both have" in text
+    # The seeds both have, 0 and 1: differences of 10 and 11 points (scipy.stats.ttest_rel: p = 0.030).
+    assert "optim.lr=0.1 vs optim.lr=0.2: +11 +/- 6.4 points (p = 0.03), larger than the noise at n=2" in text
+
+
 def test_one_seed_per_configuration_gives_no_statistics():
     jobs = [job(0, "0.1", 0, 0.9, 0.9), job(1, "0.2", 0, 0.8, 0.8), job(2, "0.2", 1, 0.8, 0.8)]
     assert configurations(jobs, varying_overrides(jobs)[0]) is None  # lr 0.1 ran one seed

@@ -66,8 +66,12 @@ def section(configs: list[Configuration], monitor: str, mode: str, test_tags: li
                 cells.append("")
                 continue
             s = summarise([v * scale for v in values])
-            cells.append(f"{s.mean:.4g} +/- {s.std:.2g} [{s.mean - s.ci95:.4g}, {s.mean + s.ci95:.4g}]")
-        lines.append(f"| {config.label} | {len(config.jobs)} | " + " | ".join(cells) + " |")
+            cells.append(f"{s.mean:.4g} (one seed)" if s.n < 2 else
+                         f"{s.mean:.4g} +/- {s.std:.2g} [{s.mean - s.ci95:.4g}, {s.mean + s.ci95:.4g}]")
+        lines.append(f"| {config.label} | {_seeds(config, monitor)} | " + " | ".join(cells) + " |")
+    if len({len(c.values(monitor, best=True)) for c in configs}) > 1:
+        lines += ["", "Not every configuration has a result for every seed (a job failed or logged nothing): each is "
+                      "summarised over its own seeds, and a comparison uses the seeds both have."]
 
     best, others = configs[0], configs[1:]
     lines += ["", f"**Compared with the best configuration, {best.label}** (the {'highest' if sign > 0 else 'lowest'} "
@@ -82,6 +86,13 @@ def section(configs: list[Configuration], monitor: str, mode: str, test_tags: li
             lines.append(f"  - {best.label} vs {other.label}: {_verdict(c, sign, scale, unit)}")
     lines += ["", _method(len(others)), ""]
     return lines
+
+
+def _seeds(config: Configuration, monitor: str) -> str:
+    """How many seeds gave a result, and how many jobs did not."""
+    done = len(config.values(monitor, best=True))
+    missing = len(config.jobs) - done
+    return f"{done}" + (f" ({missing} without a result)" if missing else "")
 
 
 def _verdict(c: Comparison, sign: int, scale: float, unit: str) -> str:

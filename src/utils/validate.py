@@ -152,6 +152,8 @@ def _machine_problems(cfg: DictConfig) -> list[str]:
     if not isinstance(trainer, DictConfig) or "accelerator" not in trainer:
         return problems
     launcher = OmegaConf.select(cfg, "hydra.launcher._target_", default="") or ""
+    if launcher.endswith(".ParallelLauncher"):
+        problems += _parallel_problems(cfg.hydra.launcher)
     processes = [f"trainer.{k}={trainer.get(k)}" for k in ("devices", "num_nodes") if _integer(trainer.get(k)) and trainer.get(k) > 1]
     if launcher.endswith(".ParallelLauncher") and processes:
         problems.append(f"{' '.join(processes)} cannot run under hydra/launcher=parallel: Lightning starts a DDP "
@@ -178,3 +180,16 @@ def _machine_problems(cfg: DictConfig) -> list[str]:
         problems.append(f"trainer.devices={devices} is more than this machine has ({what}); "
                         f"set trainer.devices to at most {gpus or cores}")
     return problems
+
+
+def _parallel_problems(launcher: DictConfig) -> list[str]:
+    """hydra/launcher=parallel: whole numbers of jobs and threads, no more threads in all than cores."""
+    cores = len(os.sched_getaffinity(0))
+    jobs, threads = launcher.jobs, launcher.threads
+    bad = [f"hydra.launcher.{k}={v!r} is not allowed: must be an integer >= 1" for k, v in (("jobs", jobs), ("threads", threads))
+           if not (_integer(v) and v >= 1)]
+    if not bad and jobs * threads > cores:
+        bad.append(f"hydra.launcher.jobs={jobs} x hydra.launcher.threads={threads} = {jobs * threads} threads at once, "
+                   f"more than the {cores} cores this process may use: the jobs would fight over them and all finish "
+                   f"later. Ask for at most {cores} in all (e.g. hydra.launcher.jobs={max(1, cores // threads)})")
+    return bad

@@ -130,6 +130,31 @@ def test_a_ddp_child_runs_its_parents_job_not_the_sweep():
     assert child_argv(argv, {"LOCAL_RANK": "1"}) == argv  # started by torchrun/SLURM, not by a Hydra job
 
 
+def test_the_next_job_of_a_sweep_gets_the_threads_and_environment_it_would_have_alone(monkeypatch, tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from src.utils.ddp import hydra_job_for_ddp_children
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
+        cfg = compose("train", overrides=[f"paths.log_dir={tmp_path}"], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(tmp_path / "job")  # (set by Hydra when it runs a job)
+    HydraConfig.instance().set_config(cfg)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        with hydra_job_for_ddp_children():  # as Lightning's DDP launcher sets them in the parent process
+            torch.set_num_threads(max(1, before // 2) if before > 1 else 2)
+            os.environ.update(OMP_NUM_THREADS="1", LOCAL_RANK="0", WORLD_SIZE="2")
+        assert torch.get_num_threads() == before
+        assert not {"OMP_NUM_THREADS", "LOCAL_RANK", "WORLD_SIZE"} & set(os.environ)
+    finally:
+        torch.set_num_threads(before)
+        HydraConfig.instance().cfg = None  # as outside a Hydra job, for the tests that follow
+
+
 class PoisonOnRank1(Callback):
     """A NaN in rank 1's batch 2 of epoch 1: its loss alone is NaN at that step."""
 

@@ -12,14 +12,16 @@ dir and puts the job's own overrides in the environment the children inherit;
 a child (LOCAL_RANK > 0 with that variable set) replaces its command line by
 those overrides plus Lightning's `hydra.*` arguments: a single run of the same
 job in the same dir. After each job the parent waits for its children and clears
-Lightning's environment variables, so the next job of a sweep launches its own
-children again, and a failed job does not end the sweep.
+Lightning's environment variables (and the thread count it set), so the next job
+of a sweep launches its own children again with the threads it would have alone,
+and a failed job does not end the sweep.
 
 No torch import at module level: the entry points import this before checking the config.
 """
 
 import json
 import os
+import sys
 from contextlib import contextmanager
 
 JOB_OVERRIDES = "SRC_DDP_JOB_OVERRIDES"
@@ -51,7 +53,10 @@ def hydra_job_for_ddp_children():
     if is_child() or not HydraConfig.initialized():
         yield
         return
-    saved = {key: os.environ.get(key) for key in (*LAUNCHER_ENV, JOB_OVERRIDES)}
+    saved = {key: os.environ.get(key) for key in (*LAUNCHER_ENV, JOB_OVERRIDES, "OMP_NUM_THREADS")}
+    # Lightning gives each DDP process cores / processes threads, in this process too: the next job
+    # of a sweep gets back the count it would have had alone.
+    threads = _torch_threads()
     hydra_cfg = HydraConfig.get()
     os.environ[JOB_OVERRIDES] = json.dumps(list(hydra_cfg.overrides.task))
     with read_write(hydra_cfg.run):
@@ -65,7 +70,14 @@ def hydra_job_for_ddp_children():
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        if threads is not None:
+            sys.modules["torch"].set_num_threads(threads)
         _destroy_process_group()
+
+
+def _torch_threads() -> int | None:
+    torch = sys.modules.get("torch")  # (imported by the entry point before any job; never here)
+    return torch.get_num_threads() if torch is not None else None
 
 
 def _settle_children(timeout: float = 60) -> None:
@@ -94,8 +106,6 @@ def _settle_children(timeout: float = 60) -> None:
 
 
 def _destroy_process_group() -> None:
-    import sys
-
     if "torch" not in sys.modules:  # the job failed before importing it: no process group
         return
     import torch.distributed as dist

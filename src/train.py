@@ -21,6 +21,7 @@ from src.utils.checkpoint import check_world_size, find_last, read_checkpoint  #
 from src.utils.instantiate import (  # noqa: E402
     instantiate_callbacks, instantiate_each, instantiate_model, log_hyperparameters, log_scores)
 from src.utils.summary import print_summary  # noqa: E402
+from src.utils.sweep_job import continue_stopped_job, pruning  # noqa: E402
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], L.Trainer]:
@@ -32,6 +33,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], L.Trainer]:
     if cfg.ckpt_path == "last":
         cfg.ckpt_path = str(find_last(cfg.paths.log_dir, cfg.task_name))
         print(f"ckpt_path=last: resuming from {cfg.ckpt_path}")
+    continue_stopped_job(cfg)  # a resumed sweep's job that was stopped mid-way
 
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
@@ -40,6 +42,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], L.Trainer]:
         model.net.compile()
     loggers = instantiate_each(cfg.get("logger"))
     callbacks = instantiate_callbacks(cfg, loggers)
+    pruner = pruning(cfg)  # a search trial that its study may stop early
+    if pruner:
+        callbacks.append(pruner)
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     if cfg.ckpt_path:  # before Lightning starts the other processes of a DDP job
         check_world_size(read_checkpoint(cfg.ckpt_path), trainer.world_size, cfg.ckpt_path)
@@ -51,6 +56,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], L.Trainer]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics["fit_seconds"] = time.perf_counter() - start
+    if pruner and pruner.pruned:
+        raise pruner.pruned  # not tested: the sweeper tells the study the trial was pruned
 
     best = next((c for c in trainer.checkpoint_callbacks if c.monitor == cfg.monitor.metric), None)
     best_path = best.best_model_path if best else ""

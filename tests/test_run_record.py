@@ -108,11 +108,11 @@ def test_the_record_holds_no_commit_outside_git_and_without_git(tmp_path, monkey
 def test_a_record_that_cannot_be_written_only_warns(monkeypatch, caplog):
     from src.utils import program
 
-    def fail(cfg):
+    def fail(cfg, result):
         raise IsADirectoryError("run.yaml")
 
     monkeypatch.setattr(program, "write_run_record", fail)
-    program.record_run(None)  # returns: the job's own result stands
+    program.record_run(None, {"status": "completed"})  # returns: the job's own result stands
     assert "run.yaml not written: IsADirectoryError: run.yaml" in caplog.text
 
 

@@ -33,6 +33,7 @@ class Job:
     series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     wall_s: float | None = None                    # first to last logged event
     error: str | None = None                       # the exception of error.txt, in one line
+    pruned_after: int | None = None                # the epoch after which a search's pruner stopped it
 
     @property
     def name(self) -> str:
@@ -92,6 +93,9 @@ def read_job(path: Path) -> Job:
             key, _, value = str(item).partition("=")
             overrides[key] = value
     job = Job(path, overrides, _read_record(path / "run.yaml"))
+    result = _read_result(path / "run.yaml")
+    if result.get("status") == "pruned":
+        job.pruned_after = result.get("epoch")
     if (hydra_dir / "config.yaml").is_file():
         # Only monitor.* is read: the rest may hold interpolations that need Hydra to resolve.
         monitor = OmegaConf.load(hydra_dir / "config.yaml").get("monitor") or {}
@@ -112,6 +116,11 @@ def read_job(path: Path) -> Job:
     return job
 
 
+def _read_result(path: Path) -> dict:
+    """run.yaml's result: {status: completed|failed|pruned, ...}; {} without one."""
+    return ((yaml.safe_load(path.read_text()) or {}).get("result") or {}) if path.is_file() else {}
+
+
 def _read_record(path: Path) -> dict[str, str] | None:
     """run.yaml (src/utils/run_record.py) as flat fields: commit, python, torch, ..., accelerator, cpu, threads.
 
@@ -129,8 +138,11 @@ def _read_tensorboard(files: list[Path]) -> tuple[dict, float | None]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     raw: dict[str, list] = {}
-    for f in files:  # Lightning writes fit, test and final hparams to separate files
-        acc = EventAccumulator(str(f), size_guidance={"scalars": 0})  # 0: keep every point
+    # A folder's files together (Lightning writes fit, test and final hparams to separate ones), as
+    # TensorBoard reads them: a job continued after a crash starts its file with purge_step, which
+    # drops the stopped attempt's events from that step on.
+    for folder in sorted({f.parent for f in files}):
+        acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})  # 0: keep every point
         acc.Reload()
         for tag in acc.Tags()["scalars"]:
             raw.setdefault(tag, []).extend(acc.Scalars(tag))
@@ -145,15 +157,27 @@ def _read_tensorboard(files: list[Path]) -> tuple[dict, float | None]:
 
 
 def _read_csv(files: list[Path]) -> dict:
-    series: dict[str, list] = {}
-    for f in files:
+    """The rows of each metrics.csv, oldest file first. A job continued after a crash logs to
+    csv/resumed_from_step_<n>/: an earlier file's rows from that step on are the stopped attempt's."""
+    tables = []
+    for f in sorted(files, key=lambda f: f.stat().st_mtime):
         with open(f, newline="") as fh:
-            for i, row in enumerate(csv.DictReader(fh)):
-                epoch = int(float(row["epoch"])) if row.get("epoch") else i
-                for tag, value in row.items():
-                    if tag not in ("epoch", "step") and value not in ("", None):
-                        series.setdefault(tag, []).append((epoch, float(value)))
+            tables.append(list(csv.DictReader(fh)))
+    series: dict[str, list] = {}
+    for k, rows in enumerate(tables):
+        later = [_step(row) for table in tables[k + 1:] for row in table[:1]]
+        for i, row in enumerate(rows):
+            if later and _step(row) >= min(later):
+                continue
+            epoch = int(float(row["epoch"])) if row.get("epoch") else i
+            for tag, value in row.items():
+                if tag not in ("epoch", "step") and value not in ("", None):
+                    series.setdefault(tag, []).append((epoch, float(value)))
     return series
+
+
+def _step(row: dict) -> float:
+    return float(row["step"]) if row.get("step") not in ("", None) else float("inf")
 
 
 def read_jobs(path: str | Path) -> list[Job]:

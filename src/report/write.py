@@ -60,13 +60,17 @@ def table(jobs: list[Job]) -> tuple[list[str], list[list]]:
     test_tags = sorted(t for t in tags if t.startswith("test/"))
     header = ["job", *keys, *fields, f"best {monitor}", f"final {monitor}", *(f"final {t}" for t in val_tags),
               *test_tags, "epochs", "train_s", "wall_s", "error"]
+    pruned = any(job.pruned_after is not None for job in jobs)
+    if pruned:
+        header.insert(-1, "pruned")
     rows = []
     for job in sort_jobs(jobs):
         rows.append([
             job.name, *(job.overrides.get(k, "") for k in keys), *((job.record or {}).get(k, "") for k in fields),
             job.best(job.monitor), job.final(job.monitor), *(job.final(t) for t in val_tags),
             *(job.final(t) for t in test_tags), job.epochs, job.train_s, job.wall_s,
-            job.error or ("" if job.series.get(job.monitor) else
+            *([f"after epoch {job.pruned_after}" if job.pruned_after is not None else ""] if pruned else []),
+            job.error or ("" if job.series.get(job.monitor) or job.pruned_after is not None else
                           f"no {job.monitor} logged (logger=none, stopped early, or still running?)"),
         ])
     return header, rows
@@ -103,8 +107,9 @@ def write_markdown(path: Path, source: Path, jobs: list[Job], header: list[str],
                    search: dict | None) -> None:
     _, shared = varying_overrides(jobs)
     failed = sum(job.error is not None for job in jobs)
+    pruned = sum(job.pruned_after is not None for job in jobs)
     lines = [f"# Report: {source}", "",
-             f"{len(jobs)} job(s), {failed} failed; sorted by the best {jobs[0].monitor} ({jobs[0].mode}). "
+             f"{len(jobs)} job(s), {failed} failed{f', {pruned} pruned by the search' if pruned else ''}; sorted by the best {jobs[0].monitor} ({jobs[0].mode}). "
              f"Times in seconds: train_s is training alone (validation excluded), wall_s the whole job.", ""]
     if shared:
         lines += ["Shared by every job: `" + " ".join(f"{k}={v}" for k, v in shared.items()) + "`", ""]

@@ -56,12 +56,19 @@ def program(config_name: str):
         @functools.wraps(main)
         def job(cfg):
             quiet_lightning()
+            result = {"status": "failed"}
             try:
                 with hydra_job_for_ddp_children():
-                    return run_task(main, cfg)
+                    value = run_task(main, cfg)
+                result = {"status": "completed"} | ({"value": float(value)} if isinstance(value, (int, float)) else {})
+                return value
+            except Exception as e:
+                if _pruned(e):
+                    result = {"status": "pruned", "epoch": e.epoch}
+                raise
             finally:
                 if _rank() == "0":  # the other processes of a DDP job share its run dir
-                    record_run(cfg)
+                    record_run(cfg, result)
 
         return job
 
@@ -84,17 +91,17 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\(.*sync_dist=True\)`")
 
 
-def record_run(cfg) -> None:
+def record_run(cfg, result: dict) -> None:
     """run.yaml (src/utils/run_record.py); a record that cannot be written never fails the job."""
     try:
-        write_run_record(cfg)
+        write_run_record(cfg, result)
     except Exception as e:
         log.warning(f"run.yaml not written: {type(e).__name__}: {e}")
 
 
 def _chosen_in_job(hydra_cfg) -> bool:
     """A sweeper other than Hydra's basic one (Optuna) chooses its values inside each job."""
-    return hydra_cfg.mode == RunMode.MULTIRUN and "BasicSweeper" not in hydra_cfg.sweeper._target_
+    return hydra_cfg.mode == RunMode.MULTIRUN and not hydra_cfg.sweeper._target_.endswith(("BasicSweeper", "GridSweeper"))
 
 
 def run_task(task, cfg):
@@ -115,6 +122,9 @@ def run_task(task, cfg):
             validate(cfg)
         return task(cfg)
     except Exception as e:
+        if _pruned(e):  # not an error: the search's pruner stopped this trial (src/callbacks/pruning.py)
+            log.info(str(e))
+            raise
         hydra_cfg = HydraConfig.get()
         out, name, own = Path(hydra_cfg.runtime.output_dir), _error_file(), traceback.format_exc()
         message = str(e)
@@ -141,6 +151,11 @@ def run_task(task, cfg):
             print(f"Error: {message}", file=sys.stderr)
             sys.exit(1)
         raise
+
+
+def _pruned(e: Exception) -> bool:
+    optuna = sys.modules.get("optuna")  # (not imported: no trial was pruned)
+    return optuna is not None and isinstance(e, optuna.TrialPruned)
 
 
 def _rank() -> str:

@@ -10,6 +10,9 @@ it and the one that reruns it alone:
     git: {commit: 3f2c..., dirty: false}
     versions: {python: 3.11.9, torch: 2.14.1, lightning: 2.6.6, ...}
     device: {accelerator: cpu, cpu: Intel(R) Xeon(R) Processor, threads: 2}   # + gpu, cuda on a GPU
+    result: {status: completed, value: 0.9841}    # or failed, or pruned (a search trial stopped early)
+
+A job dir with a run.yaml is a finished job: a resumed sweep does not run it again (hydra_plugins/dlcourse/resume.py).
 """
 
 import json
@@ -32,9 +35,9 @@ PACKAGES = ("torch", "lightning", "hydra-core", "omegaconf", "torchmetrics")
 COMMAND = "SRC_COMMAND_LINE"  # the typed command line, for jobs run in a launcher's worker processes
 
 
-def write_run_record(cfg: DictConfig) -> None:
+def write_run_record(cfg: DictConfig, result: dict) -> None:
     """Write run.yaml into the job's run dir. Called when the job ends (see program())."""
-    record = {**commands(), "git": git_state(), "versions": versions(), "device": device(cfg)}
+    record = {**commands(), "git": git_state(), "versions": versions(), "device": device(cfg), "result": result}
     # Plain YAML, not OmegaConf: a `${...}` typed on the command line stays text when read back.
     # Unlimited width: each command stays on one line, to be copied into a shell.
     text = yaml.safe_dump(record, sort_keys=False, allow_unicode=True, width=float("inf"))

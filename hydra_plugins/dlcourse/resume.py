@@ -1,0 +1,102 @@
+"""What a sweep keeps in its dir so that it can be continued after its process died.
+
+    python -m src.train -m optim=adam,nadam seed=0,1                                  # killed
+    python -m src.train -m optim=adam,nadam seed=0,1 hydra.sweep.dir=<its dir> hydra.sweeper.resume=true
+
+- `multirun.yaml`: the sweep's config, written when it starts (as Hydra's own sweeper does). A resumed
+  sweep must compose to the same config and overrides: anything else is refused, with the differences.
+- each job's `run.yaml` (src/utils/run_record.py), written when the job ends, with its result. A job
+  dir without it was stopped mid-way: it runs again, and continues from its own checkpoints/last.ckpt
+  (src/utils/sweep_job.py). Jobs with a run.yaml, failed ones included, are not run again.
+
+The switch is under `hydra.*`, so each job's .hydra/overrides.yaml stays what it was.
+"""
+
+from pathlib import Path
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from src.utils.errors import UserError
+
+CONFIG = "multirun.yaml"
+# Keys of hydra.sweeper that may change on resuming (the switch itself, and what a sweeper sets per job).
+SWEEPER_RUNTIME = ("resume", "trial")
+
+
+class SweepError(UserError):
+    """A sweep that cannot be resumed as asked."""
+
+
+def begin(config: DictConfig, resume: bool) -> Path:
+    """The sweep dir. A new sweep: multirun.yaml written. A resumed one: checked against multirun.yaml."""
+    sweep_dir = Path(config.hydra.sweep.dir)
+    if resume:
+        check_resumable(config)
+    else:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(config, sweep_dir / CONFIG)
+    return sweep_dir
+
+
+def check_resumable(config: DictConfig) -> None:
+    """Refuse a resume whose sweep dir is not a sweep, or whose sweep was started with another config."""
+    raw = OmegaConf.to_container(config.hydra.sweep, resolve=False)["dir"]
+    if "${new_dir:" in str(raw):  # the default: a new dir, which holds nothing to resume
+        raise SweepError("hydra.sweeper.resume=true continues a sweep in its own dir: add hydra.sweep.dir=<the sweep "
+                         "dir> (logs/train/multiruns/<time>, printed when the sweep started) to its command line")
+    sweep_dir = Path(config.hydra.sweep.dir)
+    if not (sweep_dir / CONFIG).is_file():
+        what = "does not exist" if not sweep_dir.exists() else f"has no {CONFIG}, so it is not a sweep's dir"
+        raise SweepError(f"hydra.sweep.dir={sweep_dir} {what}; resume a sweep with the dir it printed when it "
+                         f"started (logs/train/multiruns/<time>)")
+    differences = compare(OmegaConf.load(sweep_dir / CONFIG), config)
+    if differences:
+        shown = differences[:12] + ([f"... and {len(differences) - 12} more"] if len(differences) > 12 else [])
+        raise SweepError(f"hydra.sweep.dir={sweep_dir} was started with another sweep; a resumed sweep must be the "
+                         f"same sweep (the same command line and config files). What differs (then -> now):\n  "
+                         + "\n  ".join(shown) + f"\nTo run this sweep as it is now, start it in a new dir "
+                         f"(leave out hydra.sweep.dir and hydra.sweeper.resume).")
+
+
+def compare(saved: DictConfig, now: DictConfig) -> list[str]:
+    """'key: then -> now' for what defines the sweep's jobs: the overrides, the sweeper's settings and
+    every job's config before the overrides (so an edited config file counts too)."""
+    old, new = _defining(saved), _defining(now)
+    return [f"{key}: {_show(old, key)} -> {_show(new, key)}" for key in sorted(old.keys() | new.keys())
+            if old.get(key, _ABSENT) != new.get(key, _ABSENT)]
+
+
+_ABSENT = object()
+
+
+def _show(values: dict, key: str) -> str:
+    return "(absent)" if key not in values else repr(values[key])
+
+
+def _defining(config: DictConfig) -> dict:
+    tree = OmegaConf.to_container(config, resolve=False)
+    hydra = tree.pop("hydra", {})
+    sweeper = {k: v for k, v in (hydra.get("sweeper") or {}).items() if k not in SWEEPER_RUNTIME}
+    flat = _flatten(tree)
+    flat.update(_flatten(sweeper, "hydra.sweeper."))
+    flat["command line overrides"] = (hydra.get("overrides") or {}).get("task", [])
+    return flat
+
+
+def _flatten(node, prefix: str = "") -> dict:
+    if not isinstance(node, dict) or not node:
+        return {prefix.rstrip("."): node} if prefix else {}
+    flat = {}
+    for k, v in node.items():
+        flat.update(_flatten(v, f"{prefix}{k}."))
+    return flat
+
+
+def job_result(job_dir: Path) -> dict | None:
+    """A finished job's result from its run.yaml ({status: completed|failed|pruned, value}); None for a
+    job that never started or was stopped before it ended."""
+    record = job_dir / "run.yaml"
+    if not record.is_file():
+        return None
+    return (yaml.safe_load(record.read_text()) or {}).get("result") or {"status": "completed"}

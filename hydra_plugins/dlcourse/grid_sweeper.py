@@ -16,7 +16,8 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from hydra_plugins.dlcourse.resume import SweepError, begin, job_result
+from hydra_plugins.dlcourse.resume import begin, job_result
+from src.utils.errors import SweepError
 from src.utils.run_record import command_line
 
 log = logging.getLogger(__name__)

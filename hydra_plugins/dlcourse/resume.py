@@ -17,15 +17,11 @@ from pathlib import Path
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from src.utils.errors import UserError
+from src.utils.errors import SweepError  # (in src: Hydra re-executes the modules of hydra_plugins when it scans them)
 
 CONFIG = "multirun.yaml"
 # Keys of hydra.sweeper that may change on resuming (the switch itself, and what a sweeper sets per job).
 SWEEPER_RUNTIME = ("resume", "trial")
-
-
-class SweepError(UserError):
-    """A sweep that cannot be resumed as asked."""
 
 
 def begin(config: DictConfig, resume: bool) -> Path:

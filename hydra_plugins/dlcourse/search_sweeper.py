@@ -23,7 +23,8 @@ from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_p
 from optuna.trial import TrialState
 
 from hydra_plugins.dlcourse.grid_sweeper import batches, check_job_subdir, describe, resume_command
-from hydra_plugins.dlcourse.resume import SweepError, begin, job_result
+from hydra_plugins.dlcourse.resume import begin, job_result
+from src.utils.errors import SweepError
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,10 @@ class ExportError(UserError, RuntimeError):
     """An exported network that does not give the checkpoint's answers."""
 
 
+class SweepError(UserError, RuntimeError):
+    """A sweep that cannot be resumed as asked."""
+
+
 class TrainingError(UserError, RuntimeError):
     """Training diverged (a NaN or infinite loss)."""
 

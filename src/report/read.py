@@ -151,7 +151,8 @@ def _read_tensorboard(files: list[Path]) -> tuple[dict, float | None]:
     epoch_of = {e.step: int(e.value) for e in raw.pop("epoch", [])}
     series = {}
     for tag, events in raw.items():
-        events.sort(key=lambda e: (e.step, e.wall_time))
+        # One value per step: the latest (a job continued after a crash logs its placeholders again).
+        events = list({e.step: e for e in sorted(events, key=lambda e: (e.step, e.wall_time))}.values())
         series[tag] = [(epoch_of.get(e.step, i), float(e.value)) for i, e in enumerate(events)]
     return series, (max(times) - min(times)) if times else None
 

@@ -167,13 +167,14 @@ def _read_csv(files: list[Path]) -> dict:
     series: dict[str, list] = {}
     for k, rows in enumerate(tables):
         later = [_step(row) for table in tables[k + 1:] for row in table[:1]]
-        for i, row in enumerate(rows):
+        for row in rows:
             if later and _step(row) >= min(later):
                 continue
-            epoch = int(float(row["epoch"])) if row.get("epoch") else i
             for tag, value in row.items():
                 if tag not in ("epoch", "step") and value not in ("", None):
-                    series.setdefault(tag, []).append((epoch, float(value)))
+                    points = series.setdefault(tag, [])
+                    # (a row without an epoch, e.g. a learning rate: its place in the series, as for TensorBoard)
+                    points.append((int(float(row["epoch"])) if row.get("epoch") else len(points), float(value)))
     return series
 
 

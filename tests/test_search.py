@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import optuna
+import torch
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -116,3 +117,45 @@ def test_values_the_sweeper_chooses_are_checked_in_each_trial(tmp_path):
             assert "optim.lr=" in (job / "error.txt").read_text() and "is not allowed: must be a number > 0" in (
                 job / "error.txt").read_text()
             assert not (job / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_pruned_trials_stop_early_keep_their_dirs_and_are_recorded_as_pruned(subprocess_env, tmp_path):
+    # A pruner that stops every trial once it may (val/acc is never above 2): after epoch 1 of 3.
+    pruner = ["hydra.sweeper.pruner._target_=optuna.pruners.ThresholdPruner", "~hydra.sweeper.pruner.n_startup_trials",
+              "+hydra.sweeper.pruner.lower=2.0"]
+    proc = subprocess.run([sys.executable, "-m", "src.train", "hparams_search=mlp_optuna", "hydra.sweeper.n_trials=2",
+                           *pruner, *SEARCH_QUIET, "trainer.max_epochs=3", "logger=csv", f"paths.log_dir={tmp_path}"],
+                          cwd=PROJECT_ROOT, env=subprocess_env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]  # a pruned trial is not a failure
+    (sweep,) = (tmp_path / "train" / "multiruns").iterdir()
+    study = optuna.load_study(study_name="mlp_optuna", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    for t in study.trials:
+        assert t.state.name == "PRUNED" and sorted(t.intermediate_values) == [0, 1]
+        job = sweep / str(t.number)
+        assert t.intermediate_values[1] == pytest.approx(read_job(job).final("val/acc"))
+        assert OmegaConf.load(job / "run.yaml").result == {"status": "pruned", "epoch": 1}
+        assert not (job / "error.txt").exists() and "test/acc" not in read_job(job).series  # stopped, not tested
+        assert torch.load(job / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+        # The trial number reaches the job as a Hydra setting: its overrides stay its parameters.
+        assert not any(o.startswith("hydra.") for o in OmegaConf.load(job / ".hydra" / "overrides.yaml"))
+        assert f"hydra.sweeper.trial={t.number}" in OmegaConf.load(job / ".hydra" / "hydra.yaml").hydra.overrides.hydra
+    assert "Trial 0 pruned" in proc.stderr + proc.stdout
+    make_report(sweep)
+    rows = list(csv.DictReader(open(sweep / "report.csv")))
+    assert [r["pruned"] for r in rows] == ["after epoch 1"] * 2 and not any(r["error"] for r in rows)
+    assert "2 job(s), 0 failed, 2 pruned by the search" in (sweep / "report.md").read_text()
+
+
+def test_pruning_needs_a_validation_metric(tmp_path):
+    from src.utils.errors import ConfigError
+    from src.utils.preflight import check_job
+
+    search = ["hparams_search=mlp_optuna", f"paths.log_dir={tmp_path}"]
+    with pytest.raises(ConfigError, match=r"monitor.metric='train/loss' cannot be pruned on: .* by a val/ metric .*"
+                                          r"hydra.sweeper.pruner=null"):
+        check_job("train", [*search, "monitor.metric=train/loss", "monitor.mode=min"])
+    with pytest.raises(ConfigError, match=r"trainer.limit_val_batches=0 leaves the search's pruner nothing"):
+        check_job("train", [*search, "trainer.limit_val_batches=0"])
+    check_job("train", [*search, "monitor.metric=train/loss", "monitor.mode=min", "hydra.sweeper.pruner=null"])
+    check_job("train", ["-m", "monitor.metric=train/loss", "monitor.mode=min", f"paths.log_dir={tmp_path}"][1:])

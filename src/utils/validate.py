@@ -130,9 +130,26 @@ def validate(cfg: DictConfig) -> None:
         if not ok(value):
             problems.append(f"{key}={value!r} is not allowed: must be {allowed}")
     if not problems:
-        problems += _machine_problems(cfg)
+        problems += _search_problems(cfg) + _machine_problems(cfg)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _search_problems(cfg: DictConfig) -> list[str]:
+    """A search that prunes compares trials by monitor.metric after every validation: it must be a
+    validation metric, and there must be validation."""
+    sweeper = OmegaConf.select(cfg, "hydra.sweeper")
+    if not isinstance(sweeper, DictConfig) or not sweeper.get("pruner") or "trial" not in sweeper:
+        return []
+    off = "or turn pruning off: hydra.sweeper.pruner=null"
+    metric = OmegaConf.select(cfg, "monitor.metric", default="")
+    if not str(metric).startswith("val/"):
+        return [f"monitor.metric={metric!r} cannot be pruned on: the search's pruner compares trials after every "
+                f"validation, by a val/ metric (e.g. val/acc, val/loss); {off}"]
+    if OmegaConf.select(cfg, "trainer.limit_val_batches") == 0:
+        return [f"trainer.limit_val_batches=0 leaves the search's pruner nothing to compare trials by (it reads "
+                f"{metric} after every validation); {off}"]
+    return []
 
 
 def _machine_problems(cfg: DictConfig) -> list[str]:

@@ -42,9 +42,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], L.Trainer]:
         model.net.compile()
     loggers = instantiate_each(cfg.get("logger"))
     callbacks = instantiate_callbacks(cfg, loggers)
-    pruner = pruning(cfg)  # a search trial that its study may stop early
-    if pruner:
-        callbacks.append(pruner)
+    trial = pruning(cfg)  # a search trial, which its study's pruner may stop early
+    if trial:
+        callbacks.append(trial)
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     if cfg.ckpt_path:  # before Lightning starts the other processes of a DDP job
         check_world_size(read_checkpoint(cfg.ckpt_path), trainer.world_size, cfg.ckpt_path)
@@ -56,14 +56,16 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], L.Trainer]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics["fit_seconds"] = time.perf_counter() - start
-    if pruner and pruner.pruned:
-        raise pruner.pruned  # not tested: the sweeper tells the study the trial was pruned
 
     best = next((c for c in trainer.checkpoint_callbacks if c.monitor == cfg.monitor.metric), None)
     best_path = best.best_model_path if best else ""
     # No checkpoint written (fast_dev_run): the last value, and the weights in memory are tested.
     metrics["best_score"] = float(best.best_model_score) if best and best.best_model_score is not None \
         else metrics.get(cfg.monitor.metric, float("nan"))
+    if trial and trial.pruned:  # stopped early: not tested
+        if trainer.is_global_zero:  # (the other processes of a DDP job just end)
+            raise trial.pruned  # the sweeper tells the study the trial was pruned
+        return metrics, trainer
     if cfg.test:
         trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})

@@ -129,3 +129,27 @@ def test_data_dir_env_var_overrides_the_shipped_copy(monkeypatch):
     with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
         cfg = compose("train")
     assert cfg.paths.data_dir == str(PROJECT_ROOT / "data")
+
+
+def test_the_optimizer_study_runs_three_seeds_of_nine_configurations_and_one_seed_on_request(tmp_path):
+    """The jobs the sweeper makes of experiment=optim_study: its own sweep, or a seed given on the command line."""
+    from hydra import initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+
+    def jobs(*args):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
+            loader = GlobalHydra.instance().config_loader()
+            cfg = loader.load_configuration("train", ["experiment=optim_study", *args], RunMode.MULTIRUN)
+            params = [f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()] + ["experiment=optim_study", *args]
+            overrides = OverridesParser.create(config_loader=loader).parse_overrides(params)
+        return [sorted(job) for job in BasicSweeper.split_arguments(overrides, None)[0]]
+
+    study = jobs()
+    assert len(study) == 27 and study[0] == sorted(["optim=adam", "scheduler=none", "seed=0", "experiment=optim_study"])
+    assert {tuple(j for j in job if j.startswith("seed")) for job in study} == {("seed=0",), ("seed=1",), ("seed=2",)}
+    one_seed = jobs("seed=7")
+    assert len(one_seed) == 9 and all("seed=7" in job for job in one_seed)

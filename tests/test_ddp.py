@@ -124,7 +124,7 @@ def test_a_ddp_child_runs_its_parents_job_not_the_sweep():
     argv = ["src/train.py", "-m", "optim.lr=0.1,0.2", "model=mlp",
             'hydra.run.dir="/logs/m/1"', "hydra.job.name=train_ddp_process_1", "hydra.output_subdir=null"]
     env = {"LOCAL_RANK": "1", "SRC_DDP_JOB_OVERRIDES": json.dumps(["optim.lr=0.2", "model=mlp"])}
-    assert child_argv(argv, env) == ["src/train.py", "optim.lr=0.2", "model=mlp", 'hydra.run.dir="/logs/m/1"',
+    assert child_argv(argv, env) == ["src/train.py", "optim.lr=0.2", "model=mlp", "hydra.mode=RUN", 'hydra.run.dir="/logs/m/1"',
                                      "hydra.job.name=train_ddp_process_1", "hydra.output_subdir=null"]
     assert child_argv(argv, {"LOCAL_RANK": "0", **{k: v for k, v in env.items() if k != "LOCAL_RANK"}}) == argv
     assert child_argv(argv, {"LOCAL_RANK": "1"}) == argv  # started by torchrun/SLURM, not by a Hydra job
@@ -251,3 +251,21 @@ def test_ddp_validation_counts_every_image_once_and_equals_one_process_on_the_sa
     assert len(datamodule.data_val) == 41
     assert ddp["val/acc"] * 41 == pytest.approx(round(one["val/acc"] * 41)) == pytest.approx(one["val/acc"] * 41)
     assert ddp["val/loss"] == pytest.approx(one["val/loss"], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_a_search_trial_pruned_under_ddp_stops_every_rank_after_the_same_epoch(odd_data, tmp_path):
+    # Rank 0 alone asks the study; rank 1 must stop with it, or it would wait for rank 0 in epoch 2 until the timeout.
+    search = ["hparams_search=mlp_optuna", "hydra.sweeper.n_trials=1", "trainer.max_epochs=3",
+              "hydra.sweeper.pruner._target_=optuna.pruners.ThresholdPruner", "~hydra.sweeper.pruner.n_startup_trials",
+              "+hydra.sweeper.pruner.lower=2.0"]
+    _run([f"paths.log_dir={tmp_path}", "data.val_fraction=0.2", *search], odd_data)
+    [sweep] = (tmp_path / "train" / "multiruns").iterdir()
+    import optuna
+
+    [trial] = optuna.load_study(study_name="mlp_optuna", storage=f"sqlite:///{sweep / 'optuna.db'}").trials
+    assert trial.state.name == "PRUNED" and sorted(trial.intermediate_values) == [0, 1]
+    job = sweep / "0"
+    assert yaml.safe_load((job / "run.yaml").read_text())["result"] == {"status": "pruned", "epoch": 1}
+    assert torch.load(job / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    assert not list(job.glob("error*.txt"))

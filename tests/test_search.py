@@ -2,6 +2,7 @@
 
 import csv
 import os
+import pickle
 import subprocess
 import sys
 
@@ -158,4 +159,31 @@ def test_pruning_needs_a_validation_metric(tmp_path):
     with pytest.raises(ConfigError, match=r"trainer.limit_val_batches=0 leaves the search's pruner nothing"):
         check_job("train", [*search, "trainer.limit_val_batches=0"])
     check_job("train", [*search, "monitor.metric=train/loss", "monitor.mode=min", "hydra.sweeper.pruner=null"])
-    check_job("train", ["-m", "monitor.metric=train/loss", "monitor.mode=min", f"paths.log_dir={tmp_path}"][1:])
+    check_job("train", ["monitor.metric=train/loss", "monitor.mode=min", f"paths.log_dir={tmp_path}"])  # no search
+
+
+def test_a_trial_is_pruned_when_behind_but_never_after_its_last_epoch(tmp_path):
+    from types import SimpleNamespace
+
+    from src.callbacks.pruning import Pruning
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    for epoch, max_epochs, pruned in ((0, 3, True), (2, 3, False)):
+        trial = study.ask()
+        callback = Pruning(storage, "s", trial.number, optuna.pruners.ThresholdPruner(lower=2.0), "val/acc")
+        trainer = SimpleNamespace(sanity_checking=False, is_global_zero=True, current_epoch=epoch, max_epochs=max_epochs,
+                                  callback_metrics={"val/acc": torch.tensor(0.5)}, should_stop=False,
+                                  strategy=SimpleNamespace(broadcast=lambda decision, src: decision))
+        callback.setup(trainer, None, "fit")
+        callback.on_validation_end(trainer, None)
+        assert (callback.pruned is not None, trainer.should_stop) == (pruned, pruned), epoch
+        if pruned:
+            assert str(callback.pruned) == "trial 0 pruned after epoch 0 by ThresholdPruner (val/acc=0.5)"
+            assert pickle.loads(pickle.dumps(callback.pruned)).epoch == 0  # as a launcher's worker sends it back
+        assert optuna.load_study(study_name="s", storage=storage).trials[-1].intermediate_values == {epoch: 0.5}
+    trainer.callback_metrics = {"val/loss": torch.tensor(0.1)}  # a model that does not log the monitored metric
+    from src.utils.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"monitor.metric=val/acc .* does not log it \(it logs val/loss there\)"):
+        callback.on_validation_end(trainer, None)

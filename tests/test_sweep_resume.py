@@ -21,7 +21,7 @@ from lightning.pytorch import Callback
 from omegaconf import open_dict
 
 from hydra_plugins.dlcourse.grid_sweeper import batches
-from hydra_plugins.dlcourse.resume import begin, check_resumable
+from src.utils.sweep_dir import begin, check_resumable, job_result
 from src.report import make_report
 from src.report.read import _read_csv, read_job
 from src.utils.errors import SweepError
@@ -168,6 +168,8 @@ def test_a_killed_search_resumes_its_trial_and_finishes_its_n_trials(tmp_path):
         assert t.value == pytest.approx(read_job(sweep / str(t.number)).best("val/acc"))
         assert yaml.safe_load((sweep / str(t.number) / "run.yaml").read_text())["result"]["value"] == pytest.approx(t.value)
     assert "Resuming this job from" in output and read_job(sweep / "1").epochs == 3
+    # The resumed search draws new parameters (its sampler is not simply seeded again: trial 2 would be trial 0).
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 3
 
 
 def compose_sweep(tmp_path, *overrides):
@@ -191,6 +193,8 @@ def test_a_resume_needs_the_sweep_dir_and_the_same_sweep(tmp_path):
     with pytest.raises(SweepError, match="has no multirun.yaml, so it is not a sweep's dir"):
         check_resumable(cfg)
     begin(cfg, resume=False)
+    with pytest.raises(SweepError, match="already holds a sweep; to continue it add hydra.sweeper.resume=true"):
+        begin(cfg, resume=False)  # its jobs would be written over
     check_resumable(compose_sweep(tmp_path, "optim=adam,nadam", "seed=0,1", "hydra.sweeper.resume=true",
                                   "hydra/launcher=parallel"))  # the same sweep, run otherwise: accepted
     with pytest.raises(SweepError, match=r"optim.lr: 0.001 -> 0.002\n"):
@@ -200,6 +204,16 @@ def test_a_resume_needs_the_sweep_dir_and_the_same_sweep(tmp_path):
         check_resumable(compose_sweep(tmp_path, "optim=adam,nadam", "seed=0,1,2"))
     with pytest.raises(SweepError, match=r"hydra.sweeper.params.seed: \(absent\) -> '0,1'"):
         check_resumable(compose_sweep(tmp_path, "optim=adam,nadam", "seed=0,1", "hydra.sweeper.params={seed: '0,1'}"))
+
+
+def test_a_job_has_ended_when_its_run_yaml_says_so_unless_it_was_interrupted(tmp_path):
+    assert job_result(tmp_path) is None  # never started, or killed
+    for result, ended in (({"status": "completed", "value": 0.9}, True), ({"status": "failed"}, True),
+                          ({"status": "pruned", "epoch": 1}, True), ({"status": "interrupted"}, False)):
+        (tmp_path / "run.yaml").write_text(yaml.safe_dump({"command": "python -m src.train", "result": result}))
+        assert job_result(tmp_path) == (result if ended else None)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"command": "python -m src.train"}))  # from before results
+    assert job_result(tmp_path) == {"status": "completed"}
 
 
 def test_jobs_are_launched_in_runs_of_consecutive_numbers():

@@ -4,21 +4,20 @@
     python -m src.train -m optim=adam,nadam scheduler=none,step hydra.sweep.dir=<sweep dir> hydra.sweeper.resume=true
 
 Resuming skips the jobs that ended, continues the one that was stopped from its last.ckpt and runs the
-rest, each under its first number (hydra_plugins/dlcourse/resume.py says what is checked).
+rest, each under its first number (src/utils/sweep_dir.py says what is checked).
 """
 
 import logging
 import shlex
-import sys
 from pathlib import Path
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from hydra_plugins.dlcourse.resume import begin, job_result
 from src.utils.errors import SweepError
 from src.utils.run_record import command_line
+from src.utils.sweep_dir import begin, job_result, sweep_or_exit
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +28,7 @@ class GridSweeper(BasicSweeper):
         self.resume = resume
 
     def sweep(self, arguments: list[str]):
-        try:
-            return self._sweep(arguments)
-        except SweepError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            sys.exit(1)
+        return sweep_or_exit(self._sweep, arguments)
 
     def _sweep(self, arguments: list[str]):
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
@@ -54,7 +49,7 @@ class GridSweeper(BasicSweeper):
             self.validate_batch_is_legal(batch_overrides)
             results += self.launcher.launch(batch_overrides, initial_job_idx=start)
         for r in results:
-            _ = r.return_value  # a failed job's exception, now that every job has run (as Hydra's sweeper does)
+            _ = r.return_value  # a failed job's exception, now that every job has run
         return [results]
 
 

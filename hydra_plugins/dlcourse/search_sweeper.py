@@ -1,152 +1,22 @@
-"""Optuna search (hparams_search=...): Hydra's Optuna sweeper, with pruning and resuming.
+"""Optuna search (hparams_search=..., conf/hydra/sweeper/search.yaml) that prunes and resumes.
 
-What it adds to hydra-optuna-sweeper 1.3.0, whose sampling, search space syntax and study it keeps:
-- Pruning. Each job is told its trial number (hydra.sweeper.trial, a Hydra setting: the job's
-  overrides.yaml stays its parameters). The job reports its monitored metric after every validation
-  to the study's storage and asks the study's pruner (src/callbacks/pruning.py); a pruned job stops
-  and raises optuna.TrialPruned, and the sweeper tells the trial PRUNED (Hydra's tells COMPLETE or FAIL).
-- Resuming (hydra.sweeper.resume=true, hydra.sweep.dir=<its dir>). Each trial records its sweep dir
-  and job number in the study. A trial left RUNNING by a sweep that died is told what its job recorded
-  if the job had ended, and otherwise run again under its number with the same parameters: the job
-  continues from its own last.ckpt. Then new trials are asked until the sweep has its n_trials.
-  Continuing a finished search in a new sweep dir against the same study (hydra.sweeper.storage=
-  <its optuna.db>) is another thing: n_trials more, numbered from 0 in the new dir.
+Hydra imports every module of hydra_plugins on every start to find its plugins: this one stays light,
+and the search itself (_search.py, which imports optuna: about 2 s) is imported only by a search.
 """
 
-import logging
-import sys
-from pathlib import Path
+from hydra.plugins.sweeper import Sweeper
 
-import optuna
-from hydra.core.utils import JobReturn, JobStatus
-from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
-from optuna.trial import TrialState
-
-from hydra_plugins.dlcourse.grid_sweeper import batches, check_job_subdir, describe, resume_command
-from hydra_plugins.dlcourse.resume import begin, job_result
-from src.utils.errors import SweepError
-
-log = logging.getLogger(__name__)
-
-# Trial system attributes: which sweep dir and job ran the trial.
-SWEEP_DIR, JOB = "dlcourse.sweep_dir", "dlcourse.job"
+from src.utils.sweep_dir import sweep_or_exit
 
 
-class SearchSweeper(OptunaSweeperImpl):
-    def __init__(self, sampler, direction, storage, study_name, n_trials: int, n_jobs: int, max_failure_rate: float,
-                 params, pruner=None, resume: bool = False, trial: int | None = None, search_space=None,
-                 custom_search_space=None):
-        super().__init__(sampler, direction, storage, study_name, n_trials, n_jobs, max_failure_rate, search_space,
-                         custom_search_space, params)
-        self.pruner, self.resume = pruner, resume
+class SearchSweeper(Sweeper):
+    def __init__(self, **settings):
+        from hydra_plugins.dlcourse._search import Search
+
+        self.search = Search(**settings)
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        self.search.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> None:
-        try:
-            self._sweep(arguments)
-        except SweepError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            sys.exit(1)
-
-    def _sweep(self, arguments: list[str]) -> None:
-        self._process_searchspace_config()
-        space, fixed = create_params_from_overrides(self._parse_sweeper_params_config() + list(arguments))
-        if getattr(self.sampler, "func", None) is optuna.samplers.GridSampler:
-            raise SweepError("hydra/sweeper/sampler=grid is not supported here: for every combination, sweep "
-                             "with -m (python -m src.train -m optim=adam,nadam ...)")
-        for name in fixed:
-            space.pop(name, None)
-        check_job_subdir(self.config)
-        sweep_dir = begin(self.config, self.resume)
-        study = optuna.create_study(study_name=self.study_name, storage=self.storage, sampler=self.sampler,
-                                    pruner=self.pruner, directions=self._get_directions(), load_if_exists=True)
-        log.info(f"Study {study.study_name} in {self.storage}; sampler {type(self.sampler).__name__}, "
-                 f"pruner {type(self.pruner).__name__ if self.pruner else 'none'}")
-
-        key = str(sweep_dir.resolve())
-        mine = {t.system_attrs[JOB]: t for t in study.get_trials(deepcopy=False) if t.system_attrs.get(SWEEP_DIR) == key}
-        stopped = []
-        for number, trial in sorted(mine.items()):
-            if trial.state == TrialState.RUNNING:
-                result = job_result(sweep_dir / str(number))
-                if result is None and (trial.params or not space):
-                    stopped.append((number, trial))
-                elif result is None:  # stopped between asking for the trial and drawing its parameters
-                    self._tell(study, trial.number, "failed", None, "the sweep stopped before it was drawn")
-                else:  # the job ended, the sweep died before telling the study
-                    self._tell(study, trial.number, result.get("status"), result.get("value"), None)
-        if self.resume:
-            log.info(f"Resuming {sweep_dir}: {len(mine) - len(stopped)} of {self.n_trials} trials have ended; "
-                     f"running {describe([n for n, _ in stopped], sweep_dir)} again, then "
-                     f"{max(0, self.n_trials - len(mine))} new")
-        else:
-            log.info(f"Sweep dir {sweep_dir}; if this search stops, continue it with:\n  {resume_command(sweep_dir)}")
-
-        for start, group in batches([n for n, _ in stopped], self.n_jobs):
-            trials = [t for n, t in stopped if n in group]
-            overrides = [self._overrides(t.params, fixed, t.number) for t in trials]
-            self._run(study, [t.number for t in trials], overrides, start)
-        next_job = max(mine, default=-1) + 1
-        while next_job < self.n_trials:
-            trials = [study.ask() for _ in range(min(self.n_jobs, self.n_trials - next_job))]
-            for i, trial in enumerate(trials):
-                trial.set_system_attr(SWEEP_DIR, key)
-                trial.set_system_attr(JOB, next_job + i)
-            overrides = self._configure_trials(trials, space, fixed)  # draws the parameters
-            overrides = [(*o, f"hydra.sweeper.trial={t.number}") for o, t in zip(overrides, trials)]
-            self._run(study, [t.number for t in trials], overrides, next_job)
-            next_job += len(trials)
-        self._save_results(study)
-
-    @staticmethod
-    def _overrides(params: dict, fixed: dict, number: int) -> tuple[str, ...]:
-        """A trial's job overrides, as the sweeper first made them (its parameters, then the fixed ones)."""
-        return (*(f"{k}={v}" for k, v in {**params, **fixed}.items()), f"hydra.sweeper.trial={number}")
-
-    def _run(self, study, numbers: list[int], overrides, first_job: int) -> None:
-        """Launch the jobs of these trials and tell the study how each ended. More failures in the
-        batch than max_failure_rate allows stop the search (as Hydra's sweeper does)."""
-        failures = []
-        for number, ret in zip(numbers, self.launcher.launch(overrides, initial_job_idx=first_job)):
-            status, value, error = _outcome(ret)
-            self._tell(study, number, status, value, error)
-            if error is not None:
-                failures.append(error)
-        if failures and len(failures) / len(numbers) > self.max_failure_rate:
-            raise failures[0]
-
-    @staticmethod
-    def _tell(study, number: int, status: str | None, value, error) -> None:
-        if status == "completed" and value is not None:
-            study.tell(number, values=[float(value)])
-        elif status == "pruned":
-            study.tell(number, state=TrialState.PRUNED)
-            log.info(f"Trial {number} pruned")
-        else:
-            study.tell(number, state=TrialState.FAIL)
-            log.warning(f"Trial {number} failed: {error or 'see its error.txt'}")
-
-    def _save_results(self, study) -> None:
-        from omegaconf import OmegaConf
-
-        try:
-            best = study.best_trial
-        except ValueError:  # no trial completed
-            log.warning("No trial completed: no best parameters")
-            return
-        log.info(f"Best parameters: {best.params}")
-        log.info(f"Best value: {best.value}")
-        OmegaConf.save(OmegaConf.create({"name": "optuna", "best_params": best.params, "best_value": best.value}),
-                       Path(self.config.hydra.sweep.dir) / "optimization_results.yaml")
-
-
-def _outcome(ret: JobReturn) -> tuple[str, float | None, Exception | None]:
-    """(completed|pruned|failed, value, error) of a job's return."""
-    if ret.status == JobStatus.COMPLETED:
-        try:
-            return "completed", float(ret.return_value), None
-        except (TypeError, ValueError):
-            return "failed", None, ValueError(f"the job returned {ret.return_value!r}, not a number")
-    error = ret._return_value
-    if isinstance(error, optuna.TrialPruned):
-        return "pruned", None, None
-    return "failed", None, error
+        return sweep_or_exit(self.search.sweep, arguments)

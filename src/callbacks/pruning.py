@@ -18,6 +18,9 @@ class TrialPruned(optuna.TrialPruned):
         super().__init__(message)
         self.epoch = epoch
 
+    def __reduce__(self):  # sent back from a launcher's worker process (hydra/launcher=parallel, SLURM)
+        return type(self), (str(self), self.epoch)
+
 
 class Pruning(Callback):
     def __init__(self, storage: str, study_name: str, trial: int, pruner: optuna.pruners.BasePruner, monitor: str):
@@ -40,12 +43,21 @@ class Pruning(Callback):
             raise ConfigError(f"the search's pruner compares trials by monitor.metric={self.monitor} after every "
                               f"validation, and this model does not log it (it logs {', '.join(logged) or 'nothing'} "
                               f"there): set monitor.metric to one of those, or hydra.sweeper.pruner=null")
-        prune = False
+        decision = "go on"
         if trainer.is_global_zero:
-            self.trial.report(float(value), step=trainer.current_epoch)
-            prune = self.trial.should_prune()
-        if trainer.strategy.broadcast(prune, src=0):
+            try:
+                self.trial.report(float(value), step=trainer.current_epoch)
+                # After its last epoch a trial has cost all it will: it ends complete, and is tested.
+                last = trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch + 1
+                decision = "prune" if not last and self.trial.should_prune() else "go on"
+            except Exception as e:  # (the storage): every rank must hear of it, or the others wait for rank 0
+                trainer.strategy.broadcast(f"{type(e).__name__}: {e}", src=0)
+                raise
+        decision = trainer.strategy.broadcast(decision, src=0)
+        if decision not in ("go on", "prune"):
+            raise RuntimeError(f"rank 0 could not report to the study: {decision}")
+        if decision == "prune":
             trainer.should_stop = True
-            self.pruned = TrialPruned(f"trial {self.number} pruned after epoch {trainer.current_epoch}: "
-                                      f"{self.monitor}={float(value):.4g} is behind the other trials there "
-                                      f"({type(self.pruner).__name__})", trainer.current_epoch)
+            self.pruned = TrialPruned(f"trial {self.number} pruned after epoch {trainer.current_epoch} by "
+                                      f"{type(self.pruner).__name__} ({self.monitor}={float(value):.4g})",
+                                      trainer.current_epoch)

@@ -16,6 +16,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from src.utils.errors import UserError, exception_message
+from src.utils.sweep_dir import job_result
 
 
 class ReportError(UserError):
@@ -93,7 +94,7 @@ def read_job(path: Path) -> Job:
             key, _, value = str(item).partition("=")
             overrides[key] = value
     job = Job(path, overrides, _read_record(path / "run.yaml"))
-    result = _read_result(path / "run.yaml")
+    result = job_result(path) or {}
     if result.get("status") == "pruned":
         job.pruned_after = result.get("epoch")
     if (hydra_dir / "config.yaml").is_file():
@@ -114,11 +115,6 @@ def read_job(path: Path) -> Job:
             if start is not None:
                 job.wall_s = max(p.stat().st_mtime for p in csvs) - start
     return job
-
-
-def _read_result(path: Path) -> dict:
-    """run.yaml's result: {status: completed|failed|pruned, ...}; {} without one."""
-    return ((yaml.safe_load(path.read_text()) or {}).get("result") or {}) if path.is_file() else {}
 
 
 def _read_record(path: Path) -> dict[str, str] | None:
@@ -161,7 +157,7 @@ def _read_csv(files: list[Path]) -> dict:
     """The rows of each metrics.csv, oldest file first. A job continued after a crash logs to
     csv/resumed_from_step_<n>/: an earlier file's rows from that step on are the stopped attempt's."""
     tables = []
-    for f in sorted(files, key=lambda f: f.stat().st_mtime):
+    for f in sorted(files, key=_resumed_from):
         with open(f, newline="") as fh:
             tables.append(list(csv.DictReader(fh)))
     series: dict[str, list] = {}
@@ -176,6 +172,12 @@ def _read_csv(files: list[Path]) -> dict:
                     # (a row without an epoch, e.g. a learning rate: its place in the series, as for TensorBoard)
                     points.append((int(float(row["epoch"])) if row.get("epoch") else len(points), float(value)))
     return series
+
+
+def _resumed_from(file: Path) -> int:
+    """The step a CSV log starts at: n for csv/resumed_from_step_<n>/, -1 for the first."""
+    name = file.parent.name
+    return int(name.rsplit("_", 1)[1]) if name.startswith("resumed_from_step_") else -1
 
 
 def _step(row: dict) -> float:

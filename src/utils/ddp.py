@@ -11,7 +11,8 @@ So, around each job, the parent points `hydra.run.dir` at the job's output
 dir and puts the job's own overrides in the environment the children inherit;
 a child (LOCAL_RANK > 0 with that variable set) replaces its command line by
 those overrides plus Lightning's `hydra.*` arguments: a single run of the same
-job in the same dir. After each job the parent waits for its children and clears
+job in the same dir. What the sweeper asks of the job (continue a stopped job,
+report to a search's pruner: src/utils/sweep_job.py) goes to the children the same way. After each job the parent waits for its children and clears
 Lightning's environment variables (and the thread count it set), so the next job
 of a sweep launches its own children again with the threads it would have alone,
 and a failed job does not end the sweep.
@@ -41,7 +42,8 @@ def child_argv(argv: list[str], environ=os.environ) -> list[str]:
         return argv
     overrides = json.loads(environ[JOB_OVERRIDES])
     launcher_args = [a for a in argv[1:] if a.split("=", 1)[0] in LAUNCHER_ARGS]
-    return [argv[0], *overrides, *launcher_args]
+    # hydra.mode=RUN: a config can make a sweep without -m (hparams_search=...)
+    return [argv[0], *overrides, "hydra.mode=RUN", *launcher_args]
 
 
 @contextmanager
@@ -53,12 +55,17 @@ def hydra_job_for_ddp_children():
     if is_child() or not HydraConfig.initialized():
         yield
         return
-    saved = {key: os.environ.get(key) for key in (*LAUNCHER_ENV, JOB_OVERRIDES, "OMP_NUM_THREADS")}
+    from src.utils.sweep_job import SWEEP_JOB, sweep_settings
+
+    saved = {key: os.environ.get(key) for key in (*LAUNCHER_ENV, JOB_OVERRIDES, SWEEP_JOB, "OMP_NUM_THREADS")}
     # Lightning gives each DDP process cores / processes threads, in this process too: the next job
     # of a sweep gets back the count it would have had alone.
     threads = _torch_threads()
     hydra_cfg = HydraConfig.get()
     os.environ[JOB_OVERRIDES] = json.dumps(list(hydra_cfg.overrides.task))
+    settings = sweep_settings()  # what the sweeper asks of this job (resume, prune), which the children run alone
+    if settings:
+        os.environ[SWEEP_JOB] = json.dumps(settings)
     with read_write(hydra_cfg.run):
         hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
     try:

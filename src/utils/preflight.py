@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.utils.errors import ConfigError, UserError
 from src.utils.resolvers import PROJECT_ROOT
+from src.utils.sweep_dir import check_sweep_dir
 from src.utils.validate import validate
 
 CONF_DIR = PROJECT_ROOT / "conf"
@@ -78,6 +79,8 @@ def check_job(config_name: str, overrides: list[str], in_sweep: bool = False) ->
         if in_sweep:
             raise ConfigError(f"{e} (in the job {' '.join(overrides)})") from None
         raise
+    if OmegaConf.select(cfg, "hydra.sweeper.resume"):
+        check_sweep_dir(cfg)
     try:
         log_dir = Path(cfg.paths.log_dir) / cfg.task_name
     except Exception:  # e.g. a log_dir that depends on ${hydra:...}, known only once Hydra runs

@@ -64,7 +64,12 @@ def program(config_name: str):
                 return value
             except Exception as e:
                 if _pruned(e):
-                    result = {"status": "pruned", "epoch": e.epoch}
+                    result = {"status": "pruned", "epoch": getattr(e, "epoch", None)}
+                raise
+            except BaseException:  # Ctrl-C or SIGTERM (Lightning turns both into SystemExit): a resumed sweep
+                # runs the job again. (A single run's own error also exits, after writing its error file.)
+                if not (Path(HydraConfig.get().runtime.output_dir) / _error_file()).is_file():
+                    result = {"status": "interrupted"}
                 raise
             finally:
                 if _rank() == "0":  # the other processes of a DDP job share its run dir

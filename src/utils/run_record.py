@@ -41,7 +41,10 @@ def write_run_record(cfg: DictConfig, result: dict) -> None:
     # Plain YAML, not OmegaConf: a `${...}` typed on the command line stays text when read back.
     # Unlimited width: each command stays on one line, to be copied into a shell.
     text = yaml.safe_dump(record, sort_keys=False, allow_unicode=True, width=float("inf"))
-    (Path(HydraConfig.get().runtime.output_dir) / "run.yaml").write_text(text)
+    # Whole or not at all (a sweep reads a job with a run.yaml as ended): a new file, then renamed.
+    path = Path(HydraConfig.get().runtime.output_dir) / "run.yaml"
+    path.with_suffix(".yaml.tmp").write_text(text)
+    path.with_suffix(".yaml.tmp").replace(path)
 
 
 def command_line() -> tuple[list[str], list[str]]:

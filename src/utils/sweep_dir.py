@@ -6,18 +6,22 @@
 - `multirun.yaml`: the sweep's config, written when it starts (as Hydra's own sweeper does). A resumed
   sweep must compose to the same config and overrides: anything else is refused, with the differences.
 - each job's `run.yaml` (src/utils/run_record.py), written when the job ends, with its result. A job
-  dir without it was stopped mid-way: it runs again, and continues from its own checkpoints/last.ckpt
-  (src/utils/sweep_job.py). Jobs with a run.yaml, failed ones included, are not run again.
+  dir without one, or whose job was interrupted (Ctrl-C, SIGTERM), was stopped mid-way: it runs again,
+  and continues from its own checkpoints/last.ckpt (src/utils/sweep_job.py). Jobs that ended, failed
+  ones included, are not run again.
 
-The switch is under `hydra.*`, so each job's .hydra/overrides.yaml stays what it was.
+The switch is under `hydra.*`, so each job's .hydra/overrides.yaml stays what it was. (This module is
+in src/, not hydra_plugins/: Hydra runs every module of hydra_plugins again when it scans for plugins,
+which would make two classes of each exception defined there.)
 """
 
+import sys
 from pathlib import Path
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from src.utils.errors import SweepError  # (in src: Hydra re-executes the modules of hydra_plugins when it scans them)
+from src.utils.errors import SweepError
 
 CONFIG = "multirun.yaml"
 # Keys of hydra.sweeper that may change on resuming (the switch itself, and what a sweeper sets per job).
@@ -29,6 +33,9 @@ def begin(config: DictConfig, resume: bool) -> Path:
     sweep_dir = Path(config.hydra.sweep.dir)
     if resume:
         check_resumable(config)
+    elif (sweep_dir / CONFIG).is_file():  # its jobs would be written over
+        raise SweepError(f"hydra.sweep.dir={sweep_dir} already holds a sweep; to continue it add "
+                         f"hydra.sweeper.resume=true, to start another leave out hydra.sweep.dir (a new dir)")
     else:
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(config, sweep_dir / CONFIG)
@@ -37,6 +44,20 @@ def begin(config: DictConfig, resume: bool) -> Path:
 
 def check_resumable(config: DictConfig) -> None:
     """Refuse a resume whose sweep dir is not a sweep, or whose sweep was started with another config."""
+    check_sweep_dir(config)
+    sweep_dir = Path(config.hydra.sweep.dir)
+    differences = compare(OmegaConf.load(sweep_dir / CONFIG), config)
+    if differences:
+        shown = differences[:12] + ([f"... and {len(differences) - 12} more"] if len(differences) > 12 else [])
+        raise SweepError(f"hydra.sweep.dir={sweep_dir} was started with another sweep; a resumed sweep must be the "
+                         f"same sweep (the same command line and config files). What differs (then -> now):\n  "
+                         + "\n  ".join(shown) + f"\nTo run this sweep as it is now, start it in a new dir "
+                         f"(leave out hydra.sweep.dir and hydra.sweeper.resume).")
+
+
+def check_sweep_dir(config: DictConfig) -> None:
+    """The part of the check that needs no sweep expanded (also run before Hydra makes any dir): the
+    resume names a dir, and it holds a sweep."""
     raw = OmegaConf.to_container(config.hydra.sweep, resolve=False)["dir"]
     if "${new_dir:" in str(raw):  # the default: a new dir, which holds nothing to resume
         raise SweepError("hydra.sweeper.resume=true continues a sweep in its own dir: add hydra.sweep.dir=<the sweep "
@@ -46,13 +67,6 @@ def check_resumable(config: DictConfig) -> None:
         what = "does not exist" if not sweep_dir.exists() else f"has no {CONFIG}, so it is not a sweep's dir"
         raise SweepError(f"hydra.sweep.dir={sweep_dir} {what}; resume a sweep with the dir it printed when it "
                          f"started (logs/train/multiruns/<time>)")
-    differences = compare(OmegaConf.load(sweep_dir / CONFIG), config)
-    if differences:
-        shown = differences[:12] + ([f"... and {len(differences) - 12} more"] if len(differences) > 12 else [])
-        raise SweepError(f"hydra.sweep.dir={sweep_dir} was started with another sweep; a resumed sweep must be the "
-                         f"same sweep (the same command line and config files). What differs (then -> now):\n  "
-                         + "\n  ".join(shown) + f"\nTo run this sweep as it is now, start it in a new dir "
-                         f"(leave out hydra.sweep.dir and hydra.sweeper.resume).")
 
 
 def compare(saved: DictConfig, now: DictConfig) -> list[str]:
@@ -90,9 +104,19 @@ def _flatten(node, prefix: str = "") -> dict:
 
 
 def job_result(job_dir: Path) -> dict | None:
-    """A finished job's result from its run.yaml ({status: completed|failed|pruned, value}); None for a
-    job that never started or was stopped before it ended."""
+    """An ended job's result from its run.yaml ({status: completed|failed|pruned, value}); None for a
+    job that never started, was killed, or was interrupted."""
     record = job_dir / "run.yaml"
     if not record.is_file():
         return None
-    return (yaml.safe_load(record.read_text()) or {}).get("result") or {"status": "completed"}
+    result = (yaml.safe_load(record.read_text()) or {}).get("result") or {"status": "completed"}  # (before results)
+    return None if result.get("status") == "interrupted" else result
+
+
+def sweep_or_exit(sweep, arguments: list[str]):
+    """Run a sweeper's sweep; a sweep that cannot run as asked ends with its message alone."""
+    try:
+        return sweep(arguments)
+    except SweepError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        sys.exit(1)

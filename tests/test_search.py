@@ -80,8 +80,8 @@ def test_two_trial_search_records_best_params_and_can_be_continued(subprocess_en
     for t in first:
         assert t.value == pytest.approx(read_job(sweep / str(t.number)).best("val/acc"))
 
-    # Continue the same study from a new search (a new seed: the same one would redraw trial 0).
-    sweeps = search(["hparams_search=cnn_optuna", "hydra.sweeper.n_trials=1", "hydra.sweeper.sampler.seed=2",
+    # Continue the same study from a new search, same sampler seed: its draws move on by the study's trials.
+    sweeps = search(["hparams_search=cnn_optuna", "hydra.sweeper.n_trials=1",
                      f"hydra.sweeper.storage=sqlite:///{sweep / 'optuna.db'}"], subprocess_env, tmp_path)
     assert len(sweeps) == 2 and not (sweeps[1] / "optuna.db").exists()
     after = trials(sweep / "optuna.db")

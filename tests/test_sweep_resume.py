@@ -206,6 +206,16 @@ def test_a_resume_needs_the_sweep_dir_and_the_same_sweep(tmp_path):
         check_resumable(compose_sweep(tmp_path, "optim=adam,nadam", "seed=0,1", "hydra.sweeper.params={seed: '0,1'}"))
 
 
+def test_a_resume_without_its_dir_stops_before_hydra_makes_any(subprocess_env, tmp_path):
+    for search in ([], ["hparams_search=mlp_optuna"]):
+        proc = subprocess.run([sys.executable, "-m", "src.train", "-m", "seed=0,1", *search, "hydra.sweeper.resume=true",
+                               f"paths.log_dir={tmp_path}"], cwd=PROJECT_ROOT, env=subprocess_env, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 1 and "Error: hydra.sweeper.resume=true continues a sweep in its own dir: add " \
+            "hydra.sweep.dir=<the sweep dir>" in proc.stderr, proc.stderr[-2000:]
+        assert not list(tmp_path.iterdir())
+
+
 def test_a_job_has_ended_when_its_run_yaml_says_so_unless_it_was_interrupted(tmp_path):
     assert job_result(tmp_path) is None  # never started, or killed
     for result, ended in (({"status": "completed", "value": 0.9}, True), ({"status": "failed"}, True),

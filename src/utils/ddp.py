@@ -12,7 +12,8 @@ dir and puts the job's own overrides in the environment the children inherit;
 a child (LOCAL_RANK > 0 with that variable set) replaces its command line by
 those overrides plus Lightning's `hydra.*` arguments: a single run of the same
 job in the same dir. What the sweeper asks of the job (continue a stopped job,
-report to a search's pruner: src/utils/sweep_job.py) goes to the children the same way. After each job the parent waits for its children and clears
+report to a search's pruner: src/utils/sweep_job.py) reaches the children the
+same way. After each job the parent waits for its children and clears
 Lightning's environment variables (and the thread count it set), so the next job
 of a sweep launches its own children again with the threads it would have alone,
 and a failed job does not end the sweep.

@@ -45,6 +45,7 @@ class Search(OptunaSweeperImpl):
     def sweep(self, arguments: list[str]) -> None:
         self._process_searchspace_config()
         space, fixed = create_params_from_overrides(self._parse_sweeper_params_config() + list(arguments))
+        space = {**(self.search_space_distributions or {}), **space}  # (+ the deprecated hydra.sweeper.search_space)
         if getattr(self.sampler, "func", None) is optuna.samplers.GridSampler:
             raise SweepError("hydra/sweeper/sampler=grid is not supported here: for every combination, sweep "
                              "with -m (python -m src.train -m optim=adam,nadam ...)")

@@ -13,6 +13,10 @@ from src.data.idx import write_idx
 from src.utils.resolvers import PROJECT_ROOT
 
 CONF_DIR = str(PROJECT_ROOT / "conf")
+
+# pytest -n N (pytest-xdist): each of the N worker processes takes its share of the cores, not all of them.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 N_TRAIN, N_TEST = 160, 40
 
 

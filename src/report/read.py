@@ -8,6 +8,7 @@ Lightning import here, so a report takes a second, not ten.
 """
 
 import csv
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,8 @@ def _read_record(path: Path) -> dict[str, str] | None:
 def _read_tensorboard(files: list[Path]) -> tuple[dict, float | None]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    # (It says so when it drops a stopped attempt's events: expected here, not news to print.)
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)
     raw: dict[str, list] = {}
     # A folder's files together (Lightning writes fit, test and final hparams to separate ones), as
     # TensorBoard reads them: a job continued after a crash starts its file with purge_step, which

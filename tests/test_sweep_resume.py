@@ -35,8 +35,8 @@ class HangOnce(Callback):
     """In sweep job `job`, at epoch `epoch` batch `batch`: writes `marker`, then stands still for the test to
     kill the sweep. Not again once the marker exists, so the resumed sweep (same command line) runs through."""
 
-    def __init__(self, job: int, epoch: int, batch: int, marker: str):
-        self.job, self.epoch, self.batch, self.marker = job, epoch, batch, Path(marker)
+    def __init__(self, job: int, epoch: int, batch: int, marker: str, seconds: float = 600):
+        self.job, self.epoch, self.batch, self.marker, self.seconds = job, epoch, batch, Path(marker), seconds
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         from hydra.core.hydra_config import HydraConfig
@@ -46,12 +46,13 @@ class HangOnce(Callback):
             for logger in trainer.loggers:  # as a writer's periodic flush would: the killed attempt's logs reach the disk
                 logger.save()
             self.marker.write_text("hanging")
-            time.sleep(600)
+            time.sleep(self.seconds)
 
 
-def hang_args(marker: Path, batch: int = 4) -> list[str]:
+def hang_args(marker: Path, batch: int = 4, seconds: float = 600) -> list[str]:
     return ["+callbacks.hang._target_=tests.test_sweep_resume.HangOnce", "+callbacks.hang.job=1",
-            "+callbacks.hang.epoch=1", f"+callbacks.hang.batch={batch}", f"+callbacks.hang.marker={marker}"]
+            "+callbacks.hang.epoch=1", f"+callbacks.hang.batch={batch}", f"+callbacks.hang.marker={marker}",
+            f"+callbacks.hang.seconds={seconds}"]
 
 
 def start(args: list[str], env) -> subprocess.Popen:
@@ -170,6 +171,27 @@ def test_a_killed_search_resumes_its_trial_and_finishes_its_n_trials(tmp_path):
     assert "Resuming this job from" in output and read_job(sweep / "1").epochs == 3
     # The resumed search draws new parameters (its sampler is not simply seeded again: trial 2 would be trial 0).
     assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 3
+
+
+@pytest.mark.slow
+def test_a_sweep_stopped_by_sigterm_runs_the_interrupted_job_again(subprocess_env, tmp_path):
+    # SIGTERM (a reboot, `kill`, a cluster's time limit): Lightning ends the epoch, then the job exits.
+    log_dir, marker = tmp_path / "logs", tmp_path / "hanging"
+    args = ["-m", *FAST, *RECIPE, "logger=csv", "seed=0,1", f"paths.log_dir={log_dir}", *hang_args(marker, seconds=3)]
+    proc = start(args, subprocess_env)
+    deadline = time.monotonic() + 240
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    (sweep,) = (log_dir / "train" / "multiruns").iterdir()
+    assert yaml.safe_load((sweep / "1" / "run.yaml").read_text())["result"] == {"status": "interrupted"}
+    output = finish([*args, f"hydra.sweep.dir={sweep}", "hydra.sweeper.resume=true"], subprocess_env)
+    assert "1 of 2 jobs have ended; running job 1 (stopped mid-way, continued in its dir: 1)" in output
+    # From the last checkpoint written before it stopped (Lightning 2.6 stops before the epoch's own).
+    assert "Resuming this job from" in output and any(f"(after epoch {e})" in output for e in (0, 1))
+    assert yaml.safe_load((sweep / "1" / "run.yaml").read_text())["result"]["status"] == "completed"
+    assert read_job(sweep / "1").epochs == 3 and not (sweep / "1" / "error.txt").exists()
 
 
 def compose_sweep(tmp_path, *overrides):

@@ -20,8 +20,7 @@ from hydra.types import RunMode
 from lightning.pytorch import Callback
 from omegaconf import open_dict
 
-from hydra_plugins.dlcourse.grid_sweeper import batches
-from src.utils.sweep_dir import begin, check_resumable, job_result
+from src.utils.sweep_dir import batches, begin, check_same_sweep, job_result
 from src.report import make_report
 from src.report.read import _read_csv, read_job
 from src.utils.errors import SweepError
@@ -207,25 +206,25 @@ def compose_sweep(tmp_path, *overrides):
 
 def test_a_resume_needs_the_sweep_dir_and_the_same_sweep(tmp_path):
     with pytest.raises(SweepError, match="add hydra.sweep.dir=<the sweep dir>"):
-        check_resumable(compose_sweep(None, "hydra.sweeper.resume=true"))  # the default: a new dir
+        check_same_sweep(compose_sweep(None, "hydra.sweeper.resume=true"))  # the default: a new dir
     cfg = compose_sweep(tmp_path, "optim=adam,nadam", "seed=0,1")
     with pytest.raises(SweepError, match="sweep does not exist"):
-        check_resumable(cfg)
+        check_same_sweep(cfg)
     (tmp_path / "sweep").mkdir()
     with pytest.raises(SweepError, match="has no multirun.yaml, so it is not a sweep's dir"):
-        check_resumable(cfg)
+        check_same_sweep(cfg)
     begin(cfg, resume=False)
     with pytest.raises(SweepError, match="already holds a sweep; to continue it add hydra.sweeper.resume=true"):
         begin(cfg, resume=False)  # its jobs would be written over
-    check_resumable(compose_sweep(tmp_path, "optim=adam,nadam", "seed=0,1", "hydra.sweeper.resume=true",
+    check_same_sweep(compose_sweep(tmp_path, "optim=adam,nadam", "seed=0,1", "hydra.sweeper.resume=true",
                                   "hydra/launcher=parallel"))  # the same sweep, run otherwise: accepted
     with pytest.raises(SweepError, match=r"optim.lr: 0.001 -> 0.002\n"):
-        check_resumable(compose_sweep(tmp_path, "optim=adam,nadam", "seed=0,1", "optim.lr=0.002"))
+        check_same_sweep(compose_sweep(tmp_path, "optim=adam,nadam", "seed=0,1", "optim.lr=0.002"))
     with pytest.raises(SweepError, match=r"command line overrides: \['optim=adam,nadam', 'seed=0,1'\] -> "
                                          r"\['optim=adam,nadam', 'seed=0,1,2'\]"):
-        check_resumable(compose_sweep(tmp_path, "optim=adam,nadam", "seed=0,1,2"))
+        check_same_sweep(compose_sweep(tmp_path, "optim=adam,nadam", "seed=0,1,2"))
     with pytest.raises(SweepError, match=r"hydra.sweeper.params.seed: \(absent\) -> '0,1'"):
-        check_resumable(compose_sweep(tmp_path, "optim=adam,nadam", "seed=0,1", "hydra.sweeper.params={seed: '0,1'}"))
+        check_same_sweep(compose_sweep(tmp_path, "optim=adam,nadam", "seed=0,1", "hydra.sweeper.params={seed: '0,1'}"))
 
 
 def test_a_resume_without_its_dir_stops_before_hydra_makes_any(subprocess_env, tmp_path):

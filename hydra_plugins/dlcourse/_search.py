@@ -24,9 +24,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
 from optuna.trial import TrialState
 
-from hydra_plugins.dlcourse.grid_sweeper import batches, check_job_subdir, describe, resume_command
 from src.utils.errors import SweepError
-from src.utils.sweep_dir import begin, job_result
+from src.utils.sweep_dir import batches, begin, check_job_subdir, describe, job_result, resume_command
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ in src/, not hydra_plugins/: Hydra runs every module of hydra_plugins again when
 which would make two classes of each exception defined there.)
 """
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from src.utils.errors import SweepError
+from src.utils.run_record import command_line
 
 CONFIG = "multirun.yaml"
 # Keys of hydra.sweeper that may change on resuming (the switch itself, and what a sweeper sets per job).
@@ -32,7 +34,7 @@ def begin(config: DictConfig, resume: bool) -> Path:
     """The sweep dir. A new sweep: multirun.yaml written. A resumed one: checked against multirun.yaml."""
     sweep_dir = Path(config.hydra.sweep.dir)
     if resume:
-        check_resumable(config)
+        check_same_sweep(config)
     elif (sweep_dir / CONFIG).is_file():  # its jobs would be written over
         raise SweepError(f"hydra.sweep.dir={sweep_dir} already holds a sweep; to continue it add "
                          f"hydra.sweeper.resume=true, to start another leave out hydra.sweep.dir (a new dir)")
@@ -42,7 +44,7 @@ def begin(config: DictConfig, resume: bool) -> Path:
     return sweep_dir
 
 
-def check_resumable(config: DictConfig) -> None:
+def check_same_sweep(config: DictConfig) -> None:
     """Refuse a resume whose sweep dir is not a sweep, or whose sweep was started with another config."""
     check_sweep_dir(config)
     sweep_dir = Path(config.hydra.sweep.dir)
@@ -120,3 +122,39 @@ def sweep_or_exit(sweep, arguments: list[str]):
     except SweepError as e:
         print(f"Error: {e}", file=sys.stderr)
         sys.exit(1)
+
+
+def batches(numbers: list[int], size: int | None):
+    """(first number, numbers) of runs of consecutive job numbers, at most `size` long: a launcher
+    numbers the jobs it is given from its first."""
+    run: list[int] = []
+    for n in numbers:
+        if run and (n != run[-1] + 1 or (size and len(run) == size)):
+            yield run[0], run
+            run = []
+        run.append(n)
+    if run:
+        yield run[0], run
+
+
+def check_job_subdir(config) -> None:
+    """Resuming finds job n in <sweep dir>/n."""
+    subdir = OmegaConf.to_container(config.hydra.sweep, resolve=False)["subdir"]
+    if subdir != "${hydra.job.num}":
+        raise SweepError(f"hydra.sweep.subdir={subdir!r}: a resumable sweep keeps job n in <sweep dir>/n; "
+                         f"leave hydra.sweep.subdir at its default, ${{hydra.job.num}}")
+
+
+def describe(numbers: list[int], sweep_dir: Path) -> str:
+    if not numbers:
+        return "none (the sweep had finished)"
+    started = [n for n in numbers if (sweep_dir / str(n)).is_dir()]
+    text = f"job{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+    return text + (f" (stopped mid-way, continued in its dir: {', '.join(map(str, started))})" if started else "")
+
+
+def resume_command(sweep_dir: Path) -> str:
+    """The command line as typed, pointed at this sweep dir, with the resume switch."""
+    program, args = command_line()
+    args = [a for a in args if not a.startswith(("hydra.sweep.dir=", "hydra.sweeper.resume="))]
+    return shlex.join(program + args + [f"hydra.sweep.dir={sweep_dir}", "hydra.sweeper.resume=true"])

@@ -17,6 +17,7 @@ import torch  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+from src.callbacks.test_figures import TestFigures  # noqa: E402
 from src.utils.checkpoint import check_world_size, find_last, read_checkpoint  # noqa: E402
 from src.utils.instantiate import (  # noqa: E402
     instantiate_callbacks, instantiate_each, instantiate_model, log_hyperparameters, log_scores)
@@ -45,7 +46,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], L.Trainer]:
     trial = pruning(cfg)  # a search trial, which its study's pruner may stop early
     if trial:
         callbacks.append(trial)
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    # Test figures join for the test: Lightning calls every callback's hooks at every training step.
+    test_only = [c for c in callbacks if isinstance(c, TestFigures)]
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[c for c in callbacks if c not in test_only])
     if cfg.ckpt_path:  # before Lightning starts the other processes of a DDP job
         check_world_size(read_checkpoint(cfg.ckpt_path), trainer.world_size, cfg.ckpt_path)
     if trainer.strategy.root_device.type == "cuda":
@@ -67,6 +70,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], L.Trainer]:
             raise trial.pruned  # the sweeper tells the study the trial was pruned
         return metrics, trainer
     if cfg.test:
+        trainer.callbacks.extend(test_only)
         trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 

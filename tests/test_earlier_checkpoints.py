@@ -58,3 +58,14 @@ def test_an_earlier_lenet_checkpoint_resumes_under_the_default_config(cfg_factor
     assert trainer.current_epoch == 3 and torch.load(ckpt, weights_only=True)["epoch"] == 2
     with pytest.raises(Exception, match=r"model.dropout: the checkpoint has None, the config 0.3"):
         check_checkpoint(cfg_factory("model=cnn", "model.dropout=0.3", f"ckpt_path={ckpt}"), resume=True)
+
+
+def test_todays_checkpoint_callbacks_find_their_state_in_an_earlier_checkpoint(cfg_factory):
+    # The project's ModelCheckpoint keeps its state key once computed: it must be Lightning's key.
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from src.utils.instantiate import instantiate_callbacks
+
+    callbacks = instantiate_callbacks(cfg_factory("model=cnn"), loggers=[])
+    keys = [c.state_key for c in callbacks if isinstance(c, ModelCheckpoint)]
+    assert len(keys) == 2 and set(keys) == set(torch.load(FOLDER / "lenet.ckpt", weights_only=True)["callbacks"])

@@ -1,6 +1,7 @@
 """Short real training runs on tiny data."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -229,6 +230,31 @@ def test_losses_checked_in_windows_as_on_a_gpu_still_name_the_first_bad_step(cfg
         last = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
         assert last["epoch"] == 0  # nothing of the diverged epoch was saved
     assert messages[0] == messages[1] and "at epoch 1, batch" in messages[0]
+
+
+def test_the_learning_rate_named_is_the_one_the_bad_step_used(cfg_factory):
+    # lr x 10 after every step: the step at global step G (counted after it) trained at 1e-3 x 10^(G-1).
+    cfg = cfg_factory("model=mlp", "optim=sgd", "optim.lr=0.001", "logger=none", "trainer.max_epochs=30", "scheduler=step",
+                      "scheduler.step_size=1", "scheduler.gamma=10", "scheduler.interval=step")
+    with pytest.raises(TrainingError) as error:
+        train(cfg)
+    found = re.search(r"global step (\d+)\) with learning rate (\S+)\.", str(error.value))
+    step, lr = int(found[1]), float(found[2])
+    assert lr == pytest.approx(1e-3 * 10 ** (step - 1), rel=1e-2)
+
+
+@pytest.mark.parametrize("fold_every", [2, 1024])
+def test_epoch_metrics_equal_the_split_computed_at_once(cfg_factory, monkeypatch, fold_every):
+    # Batches of 7 weigh less than the others; fold_every=2 hands the values over mid-epoch.
+    monkeypatch.setattr("src.models.base.FOLD_EVERY", fold_every)
+    cfg = cfg_factory("model=mlp", "logger=none", "trainer.max_epochs=1", "data.eval_batch_size=7")
+    metrics, trainer = train(cfg)
+    model, test = trainer.lightning_module, trainer.datamodule.data_test
+    assert len(test.y) % 7 != 0
+    with torch.no_grad():
+        logits = model(test.x.to(model.device))
+    assert metrics["test/loss"] == pytest.approx(float(torch.nn.functional.cross_entropy(logits, test.y)), rel=1e-5)
+    assert metrics["test/acc"] == pytest.approx(float((logits.argmax(1) == test.y).float().mean()), rel=1e-6)
 
 
 @pytest.mark.slow

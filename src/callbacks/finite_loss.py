@@ -1,5 +1,7 @@
 """Stop at the first NaN or infinite training loss instead of training on it."""
 
+import math
+
 import torch
 from lightning.pytorch import Callback
 
@@ -16,14 +18,23 @@ class FiniteLoss(Callback):
         self.check_every = check_every
         self.window: list[tuple[torch.Tensor, int, int, int, list[float]]] = []
 
+    def on_train_start(self, trainer, pl_module):
+        self.every = self.check_every or (1 if pl_module.device.type == "cpu" else trainer.log_every_n_steps)
+        self.alone = trainer.world_size == 1
+        self.groups = [g for opt in trainer.optimizers for g in opt.param_groups]
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        # The rates this step uses: by its end a per-step schedule has already moved on.
+        self.lrs = [g["lr"] for g in self.groups]
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is None:
             return
-        lrs = [g["lr"] for opt in trainer.optimizers for g in opt.param_groups]
-        self.window.append((loss.detach(), trainer.current_epoch, batch_idx, trainer.global_step, lrs))
-        every = self.check_every or (1 if loss.device.type == "cpu" else trainer.log_every_n_steps)
-        if len(self.window) >= every or batch_idx + 1 >= trainer.num_training_batches:
+        if self.every == 1 and self.alone and math.isfinite(loss.item()):  # the CPU's check, at a step's cost
+            return
+        self.window.append((loss.detach(), trainer.current_epoch, batch_idx, trainer.global_step, self.lrs))
+        if len(self.window) >= self.every or batch_idx + 1 >= trainer.num_training_batches:
             self.check(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module):

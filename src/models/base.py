@@ -10,6 +10,7 @@ from src.models.metrics import Mean
 from src.utils.checkpoint import LAYOUT, upgrade
 
 STAGES = ("train", "val", "test")
+FOLD_EVERY = 1024  # steps: bounds the values kept, e.g. over the 100,000 steps of a full-batch regression
 
 
 def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -28,6 +29,7 @@ class BaseModule(L.LightningModule):
 
     Each term is averaged over the epoch (weighted by batch size) and logged once at its end as
     `<stage>/<term>`: a `self.log` per step would cost as much as a small network's whole step.
+    A step only appends its values to a list; the metrics take them in one update per epoch.
     """
 
     terms: tuple[str, ...] = ("loss",)
@@ -38,6 +40,8 @@ class BaseModule(L.LightningModule):
         for stage in STAGES:  # self.train_metrics, self.val_metrics, self.test_metrics
             metrics = MetricCollection(self.make_metrics(stage), prefix=f"{stage}/", compute_groups=False)
             setattr(self, f"{stage}_metrics", metrics)
+        self._names = {stage: list(getattr(self, f"{stage}_metrics").keys(keep_base=True)) for stage in STAGES}
+        self._pending: dict[str, list[tuple[list[torch.Tensor], int]]] = {stage: [] for stage in STAGES}
 
     def make_metrics(self, stage: str) -> dict[str, Metric]:
         """The metrics of a stage: by default the mean of each term; updated from `step`'s values."""
@@ -48,8 +52,23 @@ class BaseModule(L.LightningModule):
         raise NotImplementedError
 
     def record(self, stage: str, values: dict[str, torch.Tensor], n: int) -> None:
-        for name, metric in getattr(self, f"{stage}_metrics").items(keep_base=True, copy_state=False):
-            metric.update(values[name].detach(), weight=n)
+        """Keeps a step's values (weighted by its n samples) for the epoch's metrics."""
+        if n == 0:  # an empty batch (all padding under DDP): its mean is NaN and counts for nothing
+            return
+        pending = self._pending[stage]
+        pending.append(([values[name].detach() for name in self._names[stage]], n))
+        if len(pending) >= FOLD_EVERY:
+            self._fold(stage)
+
+    def _fold(self, stage: str) -> None:
+        """Hands the kept values to the stage's metrics, in one update each."""
+        pending, self._pending[stage] = self._pending[stage], []
+        if not pending:
+            return
+        metrics = dict(getattr(self, f"{stage}_metrics").items(keep_base=True, copy_state=False))
+        for i, name in enumerate(self._names[stage]):
+            values = torch.stack([step[i] for step, _ in pending])
+            metrics[name].update(values, torch.tensor([n for _, n in pending]).to(values.device, non_blocking=True))
 
     def _run(self, batch, stage: str) -> dict[str, torch.Tensor]:
         x, y, n = split_batch(batch)
@@ -79,6 +98,7 @@ class BaseModule(L.LightningModule):
 
     def log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         # compute() reduces across DDP ranks; reset() readies the next epoch.
+        self._fold(stage)
         metrics = getattr(self, f"{stage}_metrics")
         values = metrics.compute()
         metrics.reset()

@@ -14,7 +14,9 @@ Lightning's own fixed cost per step. The plain loop is the textbook loop with
 no logging at all. Each of the three runs `--repeats` times, alternated, and the first epoch
 of every run is dropped as warm-up. Interference on a shared machine only ever adds time, so
 the ratios compare the fastest epochs (medians are printed beside them).
-Validation is timed apart. Prints one line `RESULT {json}` last, for scripts.
+Validation is timed apart. On a shared machine whose speed drifts, many short runs
+(`--epochs 2 --repeats 10`) and the median of the alternated runs' ratios give the steadiest
+figure. Prints one line `RESULT {json}` last, for scripts.
 """
 
 import argparse
@@ -166,11 +168,17 @@ def main():
     medians = {name: statistics.median(epochs(h, "train_s")) for name, h in runs.items()}
     ratios = {"project/bare": best["project"] / best["bare"], "project/loop": best["project"] / best["loop"],
               "bare/loop": best["bare"] / best["loop"]}
+    # Runs next to each other in time saw about the same machine: the median of their ratios is the
+    # figure least moved by a machine whose speed drifts between runs.
+    run_medians = {name: [statistics.median(e["train_s"] for e in (h[1:] or h)) for h in runs[name]] for name in runs}
+    paired = {}
     for name, value in ratios.items():
         a, b = name.split("/")
-        print(f"ratio {name}: {value:.3f} (best epochs), {medians[a] / medians[b]:.3f} (medians)")
+        paired[name] = statistics.median(x / y for x, y in zip(run_medians[a], run_medians[b]))
+        print(f"ratio {name}: {value:.3f} (best epochs), {medians[a] / medians[b]:.3f} (medians), "
+              f"{paired[name]:.3f} (median of the {args.repeats} alternated runs' ratios)")
     print("RESULT " + json.dumps({"device": str(device), "samples": samples, "best_s": best, "median_s": medians,
-                                  "ratios": ratios}))
+                                  "ratios": ratios, "paired_ratios": paired}))
 
 
 if __name__ == "__main__":

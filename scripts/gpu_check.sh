@@ -61,8 +61,17 @@ grep -E "^(FAILED|ERROR)" "$OUT/pytest.log" | head -20 | tee -a "$SUMMARY"
 bench() {  # name, args...
   local name=$1; shift
   timeout 120 $PY scripts/benchmark.py "$@" trainer.enable_progress_bar=false > "$OUT/bench_$name.txt" 2>&1
-  say "$name ($*): $(grep -E '^(project|bare|plain)' "$OUT/bench_$name.txt" | awk '{printf "%s %s s/epoch; ", $1, $(NF-3)}')"
-  say "    $(grep '^ratio' "$OUT/bench_$name.txt" | tr '\n' ';')"
+  $PY - "$OUT/bench_$name.txt" "$name ($*)" <<'EOF' | tee -a "$SUMMARY"
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.startswith("RESULT ")]
+if not lines:
+    sys.exit(print(f"{sys.argv[2]}: no result (see {sys.argv[1]})"))
+r = json.loads(lines[-1][len("RESULT "):])
+best, paired = r["best_s"], r["paired_ratios"]
+print(f"{sys.argv[2]}: best s/epoch project {best['project']:.3f}, bare {best['bare']:.3f}, loop {best['loop']:.3f}")
+for name in ("project/bare", "bare/loop"):
+    print(f"    {name} {r['ratios'][name]:.3f} (best epochs), {paired[name]:.3f} (median of the alternated runs' ratios)")
+EOF
 }
 sweep() {  # name, args...
   local name=$1; shift
@@ -88,9 +97,9 @@ sweep mnist_fast_gpu experiment=mnist_fast_gpu
 sweep mnist_fast_short experiment=mnist_fast_short
 
 say ""
-say "== scripts/benchmark.py on the GPU (best epoch after warm-up)"
-bench mlp --epochs 4 model=mlp accelerator=gpu
-bench fast --epochs 4 experiment=mnist_fast accelerator=gpu
+say "== scripts/benchmark.py on the GPU (epochs after warm-up; 3 alternated runs each)"
+bench mlp --epochs 3 --repeats 3 model=mlp accelerator=gpu
+bench fast --epochs 3 --repeats 3 experiment=mnist_fast accelerator=gpu
 
 say ""
 say "total: $SECONDS s"

@@ -48,6 +48,12 @@ def test_a_configuration_with_a_failed_seed_is_summarised_over_the_seeds_it_has(
     assert "optim.lr=0.1 vs optim.lr=0.2: +11 +/- 6.4 points (p = 0.03), larger than the noise at n=2" in text
 
 
+def test_a_sweep_of_seeds_alone_is_summarised_with_nothing_to_compare():
+    jobs = [job(s, "0.1", s, 0.8 + s / 100, 0.5) for s in range(3)]  # one configuration, three seeds
+    text = "\n".join(section(configurations(jobs, ["seed"]), "val/acc", "max", ["test/acc"]))
+    assert "| all jobs | 3 | 81 +/- 1 " in text and "Compared" not in text and "Method" not in text
+
+
 def test_one_seed_per_configuration_gives_no_statistics():
     jobs = [job(0, "0.1", 0, 0.9, 0.9), job(1, "0.2", 0, 0.8, 0.8), job(2, "0.2", 1, 0.8, 0.8)]
     assert configurations(jobs, varying_overrides(jobs)[0]) is None  # lr 0.1 ran one seed

@@ -74,6 +74,8 @@ def section(configs: list[Configuration], monitor: str, mode: str, test_tags: li
                       "summarised over its own seeds, and a comparison uses the seeds both have."]
 
     best, others = configs[0], configs[1:]
+    if not others:  # one configuration over seeds: nothing to compare it with
+        return lines + [""]
     lines += ["", f"**Compared with the best configuration, {best.label}** (the {'highest' if sign > 0 else 'lowest'} "
                   f"mean best {monitor}):", ""]
     for tag in verdict_tags:

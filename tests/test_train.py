@@ -243,6 +243,16 @@ def test_the_learning_rate_named_is_the_one_the_bad_step_used(cfg_factory):
     assert lr == pytest.approx(1e-3 * 10 ** (step - 1), rel=1e-2)
 
 
+def test_a_checkpoint_every_n_training_steps_is_still_written(cfg_factory, tmp_path):
+    # The project's ModelCheckpoint skips Lightning's per-step check only where no step interval is set.
+    cfg = cfg_factory("model=mlp", "logger=none", "test=false", "trainer.max_epochs=1", "trainer.limit_train_batches=5",
+                      "+callbacks.steps._target_=src.callbacks.checkpoint.ModelCheckpoint",
+                      "+callbacks.steps.every_n_train_steps=2", "+callbacks.steps.save_top_k=-1",
+                      f"+callbacks.steps.dirpath={tmp_path / 'steps'}", "+callbacks.steps.filename='step_{step}'")
+    train(cfg)
+    assert sorted(p.name for p in (tmp_path / "steps").iterdir()) == ["step_step=2.ckpt", "step_step=4.ckpt"]
+
+
 @pytest.mark.parametrize("fold_every", [2, 1024])
 def test_epoch_metrics_equal_the_split_computed_at_once(cfg_factory, monkeypatch, fold_every):
     # Batches of 7 weigh less than the others; fold_every=2 hands the values over mid-epoch.

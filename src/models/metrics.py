@@ -23,8 +23,9 @@ class Mean(Metric):
     def update(self, values: torch.Tensor, weights: torch.Tensor) -> None:
         # In float32 at least, even when the module was cast to half precision (trainer.precision=16-true).
         dtype = torch.promote_types(self.total.dtype, torch.float32)
-        self.total = self.total.to(dtype) + (values.to(dtype) * weights.to(dtype)).sum()
-        self.count = self.count.to(dtype) + weights.to(dtype).sum()
+        weights = weights.to(dtype)
+        self.total = self.total.to(dtype) + (values.to(dtype) * weights).sum()
+        self.count = self.count.to(dtype) + weights.sum()
 
     def compute(self) -> torch.Tensor:
         return self.total / self.count

@@ -21,6 +21,7 @@ from src.callbacks.test_figures import TestFigures  # noqa: E402
 from src.utils.checkpoint import check_world_size, find_last, read_checkpoint  # noqa: E402
 from src.utils.instantiate import (  # noqa: E402
     instantiate_callbacks, instantiate_each, instantiate_model, log_hyperparameters, log_scores)
+from src.utils.profiler import NoProfiler  # noqa: E402
 from src.utils.summary import print_summary  # noqa: E402
 from src.utils.sweep_job import continue_stopped_job, pruning  # noqa: E402
 
@@ -48,7 +49,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], L.Trainer]:
         callbacks.append(trial)
     # Test figures join for the test: Lightning calls every callback's hooks at every training step.
     test_only = [c for c in callbacks if isinstance(c, TestFigures)]
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[c for c in callbacks if c not in test_only])
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[c for c in callbacks if c not in test_only],
+                          profiler=cfg.trainer.profiler or NoProfiler())
     if cfg.ckpt_path:  # before Lightning starts the other processes of a DDP job
         check_world_size(read_checkpoint(cfg.ckpt_path), trainer.world_size, cfg.ckpt_path)
     if trainer.strategy.root_device.type == "cuda":

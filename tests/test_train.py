@@ -46,6 +46,23 @@ def test_training_learns_the_toy_task(cfg_factory):
     assert metrics["train/loss"] < 0.5
 
 
+
+def test_a_profiler_asked_for_times_every_hook_and_none_costs_nothing(cfg_factory):
+    from lightning.pytorch.profilers import SimpleProfiler
+
+    from src.utils.profiler import NoProfiler
+
+    common = ("model=softmax", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "logger=none", "test=false")
+    _, trainer = train(cfg_factory(*common, "trainer.profiler=simple", name="simple"))
+    assert isinstance(trainer.profiler, SimpleProfiler)  # Lightning's own, as asked
+    timed = trainer.profiler.recorded_durations
+    assert len(timed["[Callback]FiniteLoss.on_train_batch_end"]) == 2  # each step's hook calls
+    assert len(timed["[Strategy]SingleDeviceStrategy.training_step"]) == 2
+    _, trainer = train(cfg_factory(*common, name="none"))
+    assert isinstance(trainer.profiler, NoProfiler)
+    with trainer.profiler.profile("a"), trainer.profiler.profile("b"):  # nested, as Lightning's calls are
+        pass
+
 def _weights(ckpt_path: Path) -> dict:
     return torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
 

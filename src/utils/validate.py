@@ -111,6 +111,7 @@ RULES = {
                                                "32", "16", "bf16", "64"),
                           "one of: 32-true, 16-mixed, bf16-mixed, 64-true, 16-true, bf16-true (or 32, 16, bf16, 64)"),
     "trainer.gradient_clip_val": (lambda v: v is None or (_number(v) and v > 0), "null or a number > 0"),
+    "trainer.profiler": (lambda v: v is None or v in ("simple", "advanced", "pytorch"), "null, simple, advanced or pytorch"),
     "trainer.accelerator": (lambda v: v in ("cpu", "gpu", "cuda", "mps", "auto"), "one of: cpu, gpu, auto (or cuda, mps)"),
 }
 

@@ -17,16 +17,19 @@ class Tiny(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.01)
 
 
-def test_the_bar_is_updated_every_refresh_rate_batches_and_at_the_end():
+def test_the_training_bar_is_updated_at_most_refresh_rate_times_a_second_and_at_the_end(monkeypatch):
     class Counting(ThrottledRichProgressBar):
         updates: list[int] = []
 
         def _update(self, progress_bar_id, current, *args, **kwargs):
-            self.updates.append(current)  # batches done, as drawn on the bar
+            if progress_bar_id == self.train_progress_bar_id:
+                self.updates.append(current)  # batches done, as drawn on the bar
             super()._update(progress_bar_id, current, *args, **kwargs)
 
-    bar = Counting(refresh_rate=10)
+    clock = iter(0.125 * i for i in range(1, 1000))  # each batch ends 1/8 s after the one before
+    monkeypatch.setattr("src.callbacks.progress_bar.perf_counter", lambda: next(clock))
+    bar = Counting(refresh_rate=2)  # at most every 1/2 s: every 4 batches
     trainer = L.Trainer(max_epochs=1, callbacks=[bar], logger=False, enable_checkpointing=False,
                         enable_model_summary=False, accelerator="cpu")
-    trainer.fit(Tiny(), DataLoader(TensorDataset(torch.randn(25, 2)), batch_size=1))
-    assert bar.updates == [10, 20, 25]
+    trainer.fit(Tiny(), DataLoader(TensorDataset(torch.randn(26, 2)), batch_size=1))
+    assert bar.updates == [1, 5, 9, 13, 17, 21, 25, 26]

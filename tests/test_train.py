@@ -235,6 +235,14 @@ def test_a_diverging_loss_stops_training_with_a_clear_error(cfg_factory):
     assert ckpt["epoch"] == 0 and all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
 
 
+
+def test_pure_float16_adam_is_told_its_eps_is_zero_not_to_lower_the_rate(cfg_factory):
+    # Adam's eps=1e-8 is 0 in float16: the first update divides by 0, whatever the learning rate.
+    cfg = cfg_factory("model=mlp", "optim=adam", "trainer.precision=16-true", "trainer.max_epochs=1", "logger=none")
+    with pytest.raises(TrainingError, match=r"at epoch 0, .*eps=1e-08 is 0.*trainer.precision=16-mixed") as error:
+        train(cfg)
+    assert "Lower optim.lr" not in str(error.value)
+
 def test_losses_checked_in_windows_as_on_a_gpu_still_name_the_first_bad_step(cfg_factory):
     messages = []
     for every in ("null", "4"):  # every step (the CPU default), and every 4 steps (as on a GPU)

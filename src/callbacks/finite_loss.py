@@ -66,6 +66,15 @@ class FiniteLoss(Callback):
         where = f" on rank {rank}" if trainer.world_size > 1 else ""
         raise TrainingError(
             f"the training loss became {value}{where} at epoch {epoch}, batch {batch_idx} "
-            f"(global step {step}) with learning rate {', '.join(f'{lr:.3g}' for lr in lrs)}. Lower optim.lr, or "
-            f"clip gradients (trainer.gradient_clip_val=1). The checkpoints written before this step are intact."
+            f"(global step {step}) with learning rate {', '.join(f'{lr:.3g}' for lr in lrs)}. {self.advice(trainer)} "
+            f"The checkpoints written before this step are intact."
         )
+
+    def advice(self, trainer) -> str:
+        # Adam's eps (1e-8) is below float16's smallest number, so in pure float16 it is 0, and an update
+        # divides by sqrt(v) + 0 = 0 wherever g**2 underflows (|g| < 2.4e-4): no learning rate helps.
+        eps = [g["eps"] for g in self.groups if g.get("eps", 0) > 0 and torch.tensor(g["eps"], dtype=torch.float16) == 0]
+        if trainer.precision == "16-true" and eps:
+            return (f"In float16 (trainer.precision=16-true) the optimizer's eps={eps[0]:g} is 0, so its update divides "
+                    f"by 0: train in trainer.precision=16-mixed (or bf16-true), or with optim=sgd.")
+        return "Lower optim.lr, or clip gradients (trainer.gradient_clip_val=1)."

@@ -86,10 +86,15 @@ class BaseModule(L.LightningModule):
 
     def log_step_loss(self, loss: torch.Tensor) -> None:
         """`train/loss_step` at the steps where Lightning writes to the loggers (every
-        trainer.log_every_n_steps): the curve within each epoch. Not at every step: a `self.log`
-        call costs about as much as a small network's whole step."""
-        if self.trainer._logger_connector.should_update_logs:  # (Lightning's own test of those steps)
-            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
+        trainer.log_every_n_steps), with Lightning's step: the curve within each epoch. Handed to the
+        loggers directly: a `self.log` call costs about 0.6 ms on a CPU, and once a value is logged
+        per step Lightning re-reads it after every step, logging step or not."""
+        trainer = self.trainer
+        step = trainer.fit_loop.epoch_loop._batches_that_stepped  # the step Lightning logs with
+        # Lightning's own test of a logging step (its `should_update_logs`, a few us slower: it is generic).
+        if self.loggers and ((step + 1) % trainer.log_every_n_steps == 0 or trainer.should_stop):
+            for logger in self.loggers:
+                logger.log_metrics({"train/loss_step": loss.item()}, step)
 
     def validation_step(self, batch, batch_idx):
         self._run(batch, "val")

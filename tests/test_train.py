@@ -63,6 +63,21 @@ def test_a_profiler_asked_for_times_every_hook_and_none_costs_nothing(cfg_factor
     with trainer.profiler.profile("a"), trainer.profiler.profile("b"):  # nested, as Lightning's calls are
         pass
 
+
+def test_a_models_parameters_buffers_and_modules_still_register_beside_lightnings_fast_attribute():
+    from torch import nn
+
+    from src.models.base import BaseModule
+
+    model = BaseModule()
+    model._current_fx_name = "training_step"  # set by Lightning around each hook: a plain attribute
+    model.w, model.layer = nn.Parameter(torch.ones(2)), nn.Linear(2, 2)
+    model.register_buffer("b", torch.zeros(1))
+    model.b = torch.ones(1)  # assigning to a buffer's name replaces the buffer
+    assert model._current_fx_name == "training_step" and "_current_fx_name" not in model.state_dict()
+    assert set(model.state_dict()) == {"w", "b", "layer.weight", "layer.bias"} and model.b.item() == 1
+    assert [name for name, _ in model.named_parameters()] == ["w", "layer.weight", "layer.bias"]
+
 def _weights(ckpt_path: Path) -> dict:
     return torch.load(ckpt_path, map_location="cpu", weights_only=True)["state_dict"]
 

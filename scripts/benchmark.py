@@ -91,15 +91,19 @@ def tight_loop(cfg, datamodule, epochs: int, device: torch.device) -> list[dict[
     return history
 
 
-def bare_lightning(cfg, datamodule, epochs: int) -> list[dict[str, float]]:
+def bare_lightning(cfg, datamodule, epochs: int, trimmed: bool = False) -> list[dict[str, float]]:
     import lightning as L
 
     from src.callbacks.epoch_timer import EpochTimer
+    from src.utils.profiler import NoProfiler
 
     torch.manual_seed(cfg.seed)
     model = instantiate_model(cfg, datamodule)
 
     class Bare(L.LightningModule):
+        if trimmed:  # spared Lightning's slow set of the hook name, as the project's modules are
+            __setattr__ = BaseModule.__setattr__
+
         def __init__(self):
             super().__init__()
             self.save_hyperparameters({"optim": model.hparams.optim, "scheduler": model.hparams.scheduler})
@@ -114,7 +118,8 @@ def bare_lightning(cfg, datamodule, epochs: int) -> list[dict[str, float]]:
     timer = EpochTimer()
     trainer = L.Trainer(max_epochs=epochs, accelerator=cfg.trainer.accelerator, devices=1,
                         precision=cfg.trainer.precision, logger=False, callbacks=[timer], enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                        profiler=NoProfiler() if trimmed else None)
     trainer.fit(Bare(), datamodule=datamodule)  # the project's batches, on the device, with its shifts
     return timer.history
 
@@ -127,6 +132,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each of the three, alternated")
+    parser.add_argument("--trimmed-bare", action="store_true",
+                        help="spare the bare LightningModule the two Lightning costs per hook call that the project "
+                             "avoids (its do-nothing profiler, the hook name's slow attribute set): project / bare is "
+                             "then what the project adds, not what it costs against Lightning as it comes")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for python -m src.train")
     args = parser.parse_args()
 
@@ -151,7 +160,7 @@ def main():
         if i:
             project.append(project_run(i)[1])
         loop.append(tight_loop(cfg, datamodule, args.epochs, device))
-        bare.append(bare_lightning(cfg, datamodule, args.epochs))
+        bare.append(bare_lightning(cfg, datamodule, args.epochs, args.trimmed_bare))
 
     samples = project[0][-1]["samples"]
     print(f"\n{cfg.model._target_.rsplit('.', 1)[-1]} on {cfg.data.get('name', cfg.data._target_)}: {samples} training "
@@ -159,7 +168,8 @@ def main():
           f"{args.repeats}x, alternated; epoch 1 of each run dropped")
     print(f"{'':22}{'best s/epoch':>13}{'samples/s':>11}{'median s':>10}{'val s':>8}")
     runs = {"project": project, "bare": bare, "loop": loop}
-    for name, label in (("project", "project (src.train)"), ("bare", "bare LightningModule"), ("loop", "plain PyTorch loop")):
+    bare_label = "bare (trimmed)" if args.trimmed_bare else "bare LightningModule"
+    for name, label in (("project", "project (src.train)"), ("bare", bare_label), ("loop", "plain PyTorch loop")):
         h = runs[name]
         t = min(epochs(h, "train_s"))
         print(f"{label:22}{t:13.3f}{samples / t:11.0f}{statistics.median(epochs(h, 'train_s')):10.3f}"

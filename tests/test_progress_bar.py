@@ -33,3 +33,25 @@ def test_the_training_bar_is_updated_at_most_refresh_rate_times_a_second_and_at_
                         enable_model_summary=False, accelerator="cpu")
     trainer.fit(Tiny(), DataLoader(TensorDataset(torch.randn(26, 2)), batch_size=1))
     assert bar.updates == [1, 5, 9, 13, 17, 21, 25, 26]
+
+
+def test_a_run_resumed_mid_epoch_updates_its_bar(tmp_path):
+    # Lightning skips on_train_epoch_start when it resumes mid-epoch (here from a checkpoint of step 5).
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    data = DataLoader(TensorDataset(torch.randn(12, 2)), batch_size=1)
+    common = dict(max_epochs=1, logger=False, enable_model_summary=False, accelerator="cpu")
+    every_5 = ModelCheckpoint(dirpath=tmp_path, filename="{step}", every_n_train_steps=5, save_top_k=-1)
+    L.Trainer(**common, callbacks=[every_5], enable_progress_bar=False).fit(Tiny(), data)
+    bar = ThrottledRichProgressBar(refresh_rate=4)
+    trainer = L.Trainer(**common, callbacks=[bar], enable_checkpointing=False)
+    trainer.fit(Tiny(), data, ckpt_path=tmp_path / "step=5.ckpt")
+    assert trainer.global_step == 12  # (it raised AttributeError at the first batch)
+
+
+def test_refresh_rate_0_turns_the_bar_off():
+    bar = ThrottledRichProgressBar(refresh_rate=0)
+    trainer = L.Trainer(max_epochs=1, callbacks=[bar], logger=False, enable_checkpointing=False,
+                        enable_model_summary=False, accelerator="cpu")
+    trainer.fit(Tiny(), DataLoader(TensorDataset(torch.randn(4, 2)), batch_size=1))
+    assert trainer.global_step == 4 and bar.is_disabled

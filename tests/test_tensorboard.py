@@ -57,3 +57,24 @@ def test_the_training_loss_and_a_per_step_learning_rate_are_curves_within_each_e
     assert len(ea.Scalars("train/loss")) == 2  # one per epoch, as src.report and the figures read it
     lr = ea.Scalars("lr-SGD")
     assert len([e for e in lr if e.step < per_epoch]) >= 4 and lr[0].value < lr[2].value  # the warm-up, step by step
+
+
+@pytest.mark.parametrize("logger", ["tensorboard", "csv"])
+def test_the_step_losses_carry_their_epoch_so_a_report_counts_epochs_right(cfg_factory, logger):
+    from src.report.read import read_job
+
+    cfg = cfg_factory("model=mlp", "model.hidden=[8]", "trainer.max_epochs=2", "trainer.log_every_n_steps=1",
+                      f"logger={logger}", "test=false")
+    train(cfg)
+    job = read_job(Path(cfg.paths.output_dir))
+    assert len(job.series["train/loss_step"]) == 18  # 9 batches an epoch, each a logging step
+    assert {epoch for epoch, _ in job.series["train/loss_step"]} == {0, 1}
+    assert job.epochs == 2
+
+
+def test_accumulated_batches_log_one_step_loss_per_optimizer_step(cfg_factory):
+    cfg = cfg_factory("model=mlp", "model.hidden=[8]", "trainer.max_epochs=1", "trainer.log_every_n_steps=1",
+                      "+trainer.accumulate_grad_batches=3", "test=false")
+    train(cfg)
+    (ea,) = [ea for ea in read_events(Path(cfg.paths.output_dir)) if "train/loss_step" in ea.Tags()["scalars"]]
+    assert [e.step for e in ea.Scalars("train/loss_step")] == [0, 1, 2]  # 9 batches: 3 optimizer steps

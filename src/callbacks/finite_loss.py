@@ -72,9 +72,11 @@ class FiniteLoss(Callback):
 
     def advice(self, trainer) -> str:
         # Adam's eps (1e-8) is below float16's smallest number, so in pure float16 it is 0, and an update
-        # divides by sqrt(v) + 0 = 0 wherever g**2 underflows (|g| < 2.4e-4): no learning rate helps.
-        eps = [g["eps"] for g in self.groups if g.get("eps", 0) > 0 and torch.tensor(g["eps"], dtype=torch.float16) == 0]
-        if trainer.precision == "16-true" and eps:
-            return (f"In float16 (trainer.precision=16-true) the optimizer's eps={eps[0]:g} is 0, so its update divides "
-                    f"by 0: train in trainer.precision=16-mixed (or bf16-true), or with optim=sgd.")
+        # divides by sqrt(v) + 0 = 0 wherever v = (1 - beta2) g**2 underflows (|g| < ~5e-3 by default).
+        if trainer.precision == "16-true":
+            eps = [e for e in (g.get("eps") for g in self.groups)
+                   if isinstance(e, float) and 0 < e and torch.tensor(e, dtype=torch.float16) == 0]
+            if eps:
+                return (f"In float16 (trainer.precision=16-true) the optimizer's eps={eps[0]:g} is 0, so its update "
+                        f"divides by 0: train in trainer.precision=16-mixed (or bf16-true), or with optim=sgd.")
         return "Lower optim.lr, or clip gradients (trainer.gradient_clip_val=1)."

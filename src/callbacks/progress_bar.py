@@ -14,11 +14,15 @@ class ThrottledRichProgressBar(RichProgressBar):
     A redraw takes about 3 ms of Python here, during which training waits for the GIL: at 10 redraws
     a second a small network trained 3% slower in a terminal, hence the default of 4 (conf/callbacks)."""
 
+    _next_update = 0.0  # (a run resumed mid-epoch skips on_train_epoch_start)
+
     def on_train_epoch_start(self, trainer, pl_module):
         super().on_train_epoch_start(trainer, pl_module)
         self._next_update = 0.0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if not self.is_enabled:  # (refresh_rate=0 turns the bar off)
+            return
         now = perf_counter()
         if now >= self._next_update or batch_idx + 1 == self.total_train_batches:
             self._next_update = now + 1 / self.refresh_rate

@@ -21,6 +21,10 @@ BAD = [
     ("trainer.devices=0", ["trainer.devices=0 is not allowed", "an integer >= 1 or auto"]),
     ("trainer.num_nodes=0", ["trainer.num_nodes=0 is not allowed", "an integer >= 1"]),
     ("trainer.precision=8", ["trainer.precision=8 is not allowed", "one of: 32-true, 16-mixed"]),
+    ("optim.fused=maybe", ["optim.fused='maybe' is not allowed", "true, false or null"]),
+    # Lightning would refuse it at the first step, after the run dir was made
+    ("trainer.gradient_clip_val=1 trainer.precision=bf16-mixed",
+     ["trainer.gradient_clip_val=1 cannot clip under trainer.precision=bf16-mixed", "add optim.fused=false"]),
     ("trainer.profiler=fast", ["trainer.profiler='fast' is not allowed", "null, simple, advanced or pytorch"]),
     ("trainer.limit_train_batches=2.5", ["trainer.limit_train_batches=2.5 is not allowed", "a fraction in [0, 1]"]),
     ("model.arch=resnet", ["model.arch='resnet' is not allowed", "one of: lenet, convbn"]),

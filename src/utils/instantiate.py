@@ -65,7 +65,8 @@ def instantiate_callbacks(cfg: DictConfig, loggers: list) -> list:
 
 
 # Not hyper-parameters: where things go and how they run, not what the run learns (.hydra/config.yaml has them).
-PLUMBING = {"_target_", "net", "data_dir", "csv_path", "download", "device", "eval_batch_size", "seed", "interval"}
+PLUMBING = {"_target_", "net", "data_dir", "csv_path", "download", "device", "eval_batch_size", "seed", "interval",
+            "fused"}
 TRAINER_KEYS = ("max_epochs", "precision", "gradient_clip_val", "accumulate_grad_batches", "limit_train_batches")
 
 

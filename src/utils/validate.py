@@ -56,6 +56,7 @@ RULES = {
     "optim.lr": (lambda v: _number(v) and v > 0, "a number > 0"),
     "optim.momentum": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
     "optim.weight_decay": (lambda v: _number(v) and v >= 0, "a number >= 0"),
+    "optim.fused": (lambda v: v is None or isinstance(v, bool), "true, false or null"),
     "scheduler.gamma": (lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
     "scheduler.step_size": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "scheduler.warmup_fraction": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
@@ -131,9 +132,21 @@ def validate(cfg: DictConfig) -> None:
         if not ok(value):
             problems.append(f"{key}={value!r} is not allowed: must be {allowed}")
     if not problems:
-        problems += _search_problems(cfg) + _machine_problems(cfg)
+        problems += _clip_problems(cfg) + _search_problems(cfg) + _machine_problems(cfg)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _clip_problems(cfg: DictConfig) -> list[str]:
+    """Under mixed precision Lightning clips gradients after unscaling them itself; a fused optimizer
+    unscales inside its step, so Lightning refuses to clip for it (at the first step, after the run dir)."""
+    clip = OmegaConf.select(cfg, "trainer.gradient_clip_val")
+    precision = str(OmegaConf.select(cfg, "trainer.precision", default=""))
+    if not clip or not OmegaConf.select(cfg, "optim.fused") or precision not in ("16-mixed", "bf16-mixed", "16", "bf16"):
+        return []
+    return [f"trainer.gradient_clip_val={clip} cannot clip under trainer.precision={precision} with a fused optimizer "
+            f"(optim.fused=true: it unscales the gradients inside its step, where Lightning cannot clip them): add "
+            f"optim.fused=false, or train in trainer.precision=32-true"]
 
 
 def _search_problems(cfg: DictConfig) -> list[str]:

@@ -32,7 +32,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
 from src.data.augment import random_shift
-from src.models.base import BaseModule
+from src.models.base import BaseModule, build_optimizer
 from src.train import train
 from src.utils.instantiate import instantiate_model
 from src.utils.resolvers import PROJECT_ROOT
@@ -57,7 +57,7 @@ def tight_loop(cfg, datamodule, epochs: int, device: torch.device) -> list[dict[
     xv, yv = datamodule.data_val.x.to(device), datamodule.data_val.y.to(device)
     bs, ebs = cfg.data.batch_size, cfg.data.eval_batch_size
     shift, fill = cfg.data.get("random_shift", 0), getattr(datamodule, "background", 0.0)
-    optimizer = instantiate(cfg.optim, params=net.parameters())
+    optimizer = build_optimizer(OmegaConf.to_container(cfg.optim, resolve=True), net.parameters())
     scheduler, per_step = None, False
     if cfg.scheduler:
         sched_cfg = OmegaConf.to_container(cfg.scheduler, resolve=True)

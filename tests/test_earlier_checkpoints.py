@@ -56,6 +56,9 @@ def test_an_earlier_lenet_checkpoint_resumes_under_the_default_config(cfg_factor
     check_checkpoint(cfg, resume=True)  # today's `model=cnn` describes the model it holds
     _, trainer = train(cfg)
     assert trainer.current_epoch == 3 and torch.load(ckpt, weights_only=True)["epoch"] == 2
+    # Its optimizer state was saved unfused; the resumed run steps with today's fused SGD (conf/optim/sgd.yaml).
+    assert torch.load(FOLDER / "lenet.ckpt", weights_only=True)["optimizer_states"][0]["param_groups"][0]["fused"] is None
+    assert trainer.optimizers[0].param_groups[0]["fused"] is True
     with pytest.raises(Exception, match=r"model.dropout: the checkpoint has None, the config 0.3"):
         check_checkpoint(cfg_factory("model=cnn", "model.dropout=0.3", f"ckpt_path={ckpt}"), resume=True)
 

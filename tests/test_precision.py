@@ -84,3 +84,10 @@ def test_gradients_are_clipped_with_the_fused_optimizer_in_float32_and_the_unfus
                                          f"trainer.precision={precision}", "logger=none", "test=false"))
     assert trainer.optimizers[0].defaults["fused"] is (fused == "true")
     assert torch.isfinite(torch.tensor(metrics["val/loss"]))
+
+
+def test_an_optimizer_class_without_a_fused_kernel_can_replace_a_fused_ones_target(cfg_factory):
+    # conf/optim/adam.yaml says fused: true; RMSprop takes no such argument, and needs none.
+    _, trainer = train(cfg_factory("model=mlp", "optim=adam", "optim._target_=torch.optim.RMSprop", "logger=none",
+                                   "test=false"))
+    assert type(trainer.optimizers[0]) is torch.optim.RMSprop

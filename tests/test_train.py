@@ -251,13 +251,13 @@ def test_a_diverging_loss_stops_training_with_a_clear_error(cfg_factory):
 
 
 
-def test_pure_float16_adam_is_told_its_eps_is_zero_not_to_lower_the_rate(cfg_factory):
+def test_pure_float16_adam_is_told_why_it_breaks_not_to_lower_the_rate(cfg_factory):
     # Adam's eps=1e-8 is 0 in float16: the first unfused update divides by 0, whatever the learning rate.
     # (The fused step computes in float32 and blows up later, on MNIST at batch 3, not on this tiny data.)
     cfg = cfg_factory("model=mlp", "optim=adam", "optim.fused=false", "trainer.precision=16-true", "trainer.max_epochs=1",
                       "logger=none")
-    with pytest.raises(TrainingError, match=r"at epoch 0, .*underflows to 0.*eps=1e-08 \(itself 0 in float16\): "
-                                            r"train in trainer.precision=16-mixed") as error:
+    with pytest.raises(TrainingError, match=r"at epoch 0, .*underflows to 0.*divided by eps=1e-08 alone \(0 in float16 "
+                                            r"itself\): train in trainer.precision=16-mixed") as error:
         train(cfg)
     assert "Lower optim.lr" not in str(error.value)
 

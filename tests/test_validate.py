@@ -25,6 +25,9 @@ BAD = [
     # Lightning would refuse it at the first step, after the run dir was made
     ("trainer.gradient_clip_val=1 trainer.precision=bf16-mixed",
      ["trainer.gradient_clip_val=1 cannot clip under trainer.precision=bf16-mixed", "add optim.fused=false"]),
+    # GPU only at run time (16-mixed is bf16-mixed on a CPU), so refused everywhere
+    ("model=linreg data=salary trainer.precision=16-mixed",
+     ["trainer.precision=16-mixed would divide the gradients that model.grad=analytic writes", "model.grad=autograd"]),
     ("trainer.profiler=fast", ["trainer.profiler='fast' is not allowed", "null, simple, advanced or pytorch"]),
     ("trainer.limit_train_batches=2.5", ["trainer.limit_train_batches=2.5 is not allowed", "a fraction in [0, 1]"]),
     ("model.arch=resnet", ["model.arch='resnet' is not allowed", "one of: lenet, convbn"]),

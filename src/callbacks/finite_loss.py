@@ -72,13 +72,14 @@ class FiniteLoss(Callback):
 
     def advice(self, trainer) -> str:
         # In pure float16 Adam's average of squared gradients, v = (1 - beta2) g**2, underflows to 0 wherever
-        # |g| < ~5e-3 (by default), and its update m / (sqrt(v) + eps) blows up: eps=1e-8 is 0 in float16
-        # (the unfused step divides by 0); the fused step computes in float32 but m / 1e-8 overflows float16.
+        # |g| < ~5e-3 (by default), and the update m / (sqrt(v) + eps) is left with eps=1e-8 alone: 0 in
+        # float16 (the unfused step divides by 0); the fused step adds it in float32, and m / 1e-8 overflows.
         if trainer.precision == "16-true":
             eps = [e for e in (g.get("eps") for g in self.groups)
                    if isinstance(e, float) and 0 < e and torch.tensor(e, dtype=torch.float16) == 0]
             if eps:
                 return (f"In float16 (trainer.precision=16-true) Adam's average of squared gradients underflows to 0 "
-                        f"where gradients are small, and its update divides by sqrt(0) + eps={eps[0]:g} (itself 0 in "
-                        f"float16): train in trainer.precision=16-mixed (or bf16-true), or with optim=sgd.")
+                        f"where gradients are small, and its update m / (sqrt(v) + eps) is then divided by "
+                        f"eps={eps[0]:g} alone (0 in float16 itself): train in trainer.precision=16-mixed (or "
+                        f"bf16-true), or with optim=sgd.")
         return "Lower optim.lr, or clip gradients (trainer.gradient_clip_val=1)."

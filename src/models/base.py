@@ -1,9 +1,11 @@
 """What every model shares: the train/val/test loop, metrics logged once per epoch, the optimizer
 and schedule from config, and checkpoints that name their own class and data."""
 
+import inspect
+
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from torchmetrics import Metric, MetricCollection
 
 from src.models.metrics import Mean
@@ -11,6 +13,15 @@ from src.utils.checkpoint import LAYOUT, upgrade
 
 STAGES = ("train", "val", "test")
 FOLD_EVERY = 1024  # steps: bounds the values kept, e.g. over the 100,000 steps of a full-batch regression
+
+
+def build_optimizer(optim: dict, params) -> torch.optim.Optimizer:
+    """The optimizer of an `optim` config. Its `fused` (conf/optim/) only picks PyTorch's faster kernel:
+    it is dropped for a class that has none, so `optim._target_` can name any torch.optim class."""
+    optim = dict(optim)
+    if "fused" in optim and "fused" not in inspect.signature(get_class(optim["_target_"])).parameters:
+        del optim["fused"]
+    return instantiate(optim, params=params)
 
 
 def split_batch(batch) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -136,7 +147,7 @@ class BaseModule(L.LightningModule):
         self.log_epoch("test")
 
     def configure_optimizers(self):
-        optimizer = instantiate(self.hparams.optim, params=self.parameters())
+        optimizer = build_optimizer(self.hparams.optim, self.parameters())
         if not self.hparams.scheduler:
             return optimizer
         cfg = dict(self.hparams.scheduler)
@@ -163,6 +174,14 @@ class BaseModule(L.LightningModule):
         upgrade(checkpoint)  # an earlier layout: before Lightning loads the state_dict
         if self._trainer is None or self.trainer.state.fn != "fit":  # testing a checkpoint draws afresh
             return
+        # The saved param groups replace the new ones, `fused` included: a state saved unfused (before
+        # conf/optim had it) would turn the configured fused optimizer back into an unfused one, to
+        # which a GradScaler (16-mixed) still hands the fused step's arguments.
+        fused = (self.hparams.optim or {}).get("fused")
+        for state in checkpoint.get("optimizer_states", []):
+            for group in state.get("param_groups", []):
+                if "fused" in group:
+                    group["fused"] = fused
         state = checkpoint.get("rng_state") or checkpoint.get("callbacks", {}).get("RNGState")
         if state is not None:
             torch.set_rng_state(state["torch"])

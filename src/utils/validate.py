@@ -132,21 +132,31 @@ def validate(cfg: DictConfig) -> None:
         if not ok(value):
             problems.append(f"{key}={value!r} is not allowed: must be {allowed}")
     if not problems:
-        problems += _clip_problems(cfg) + _search_problems(cfg) + _machine_problems(cfg)
+        problems += _precision_problems(cfg) + _search_problems(cfg) + _machine_problems(cfg)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
 
-def _clip_problems(cfg: DictConfig) -> list[str]:
-    """Under mixed precision Lightning clips gradients after unscaling them itself; a fused optimizer
-    unscales inside its step, so Lightning refuses to clip for it (at the first step, after the run dir)."""
-    clip = OmegaConf.select(cfg, "trainer.gradient_clip_val")
+def _precision_problems(cfg: DictConfig) -> list[str]:
+    """Pairs with mixed precision that would fail, or train wrong, only once the run has started."""
     precision = str(OmegaConf.select(cfg, "trainer.precision", default=""))
-    if not clip or not OmegaConf.select(cfg, "optim.fused") or precision not in ("16-mixed", "bf16-mixed", "16", "bf16"):
+    if precision not in ("16-mixed", "bf16-mixed", "16", "bf16"):
         return []
-    return [f"trainer.gradient_clip_val={clip} cannot clip under trainer.precision={precision} with a fused optimizer "
-            f"(optim.fused=true: it unscales the gradients inside its step, where Lightning cannot clip them): add "
-            f"optim.fused=false, or train in trainer.precision=32-true"]
+    problems = []
+    # Lightning clips after unscaling the gradients itself; a fused optimizer unscales inside its step,
+    # so Lightning refuses to clip for it (at the first step).
+    clip = OmegaConf.select(cfg, "trainer.gradient_clip_val")
+    if clip and OmegaConf.select(cfg, "optim.fused"):
+        problems.append(f"trainer.gradient_clip_val={clip} cannot clip under trainer.precision={precision} with a "
+                        f"fused optimizer (optim.fused=true: it unscales the gradients inside its step, where Lightning "
+                        f"cannot clip them): add optim.fused=false, or train in trainer.precision=32-true")
+    # 16-mixed's GradScaler unscales every gradient before the step: hand-written ones were never scaled.
+    if (precision in ("16-mixed", "16") and OmegaConf.select(cfg, "model.grad") == "analytic"
+            and OmegaConf.select(cfg, "model._target_") == "src.models.linreg.LinearRegression"):
+        problems.append(f"trainer.precision={precision} would divide the gradients that model.grad=analytic writes by "
+                        f"hand by its loss scale (65536 at first) on a GPU: use trainer.precision=bf16-mixed or 32-true "
+                        f"(linear regression computes in float32 under either), or model.grad=autograd")
+    return problems
 
 
 def _search_problems(cfg: DictConfig) -> list[str]:

@@ -12,9 +12,9 @@ from src.utils.program import preflight, program
 preflight("eval", __name__)  # a bad command line stops here, before the imports below take seconds
 
 from hydra.utils import instantiate  # noqa: E402
-from lightning.pytorch.callbacks import RichProgressBar  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+from src.callbacks.progress_bar import ThrottledRichProgressBar  # noqa: E402
 from src.callbacks.test_figures import TestFigures  # noqa: E402
 from src.models.classifier import Classifier  # noqa: E402
 from src.utils.checkpoint import find_last, load_datamodule, load_model, read_checkpoint  # noqa: E402
@@ -32,7 +32,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     loggers = instantiate_each(cfg.get("logger"))
     callbacks = [TestFigures(cfg.paths.output_dir, cfg.n_images)]
     if cfg.trainer.enable_progress_bar:
-        callbacks.append(RichProgressBar())
+        callbacks.append(ThrottledRichProgressBar(refresh_rate=4))  # as src.train's: Lightning's redraws 100 times a second
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     for logger in loggers:
         logger.log_hyperparams({"ckpt_path": str(cfg.ckpt_path), **ckpt["hyper_parameters"]})

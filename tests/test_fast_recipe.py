@@ -99,12 +99,3 @@ def test_mnist_fast_composes_and_trains_a_few_batches(cfg_factory, tmp_path):
 def test_bad_shift_is_refused(cfg_factory):
     with pytest.raises(ConfigError, match=r"data.random_shift=-1 is not allowed: must be an integer >= 0"):
         validate(cfg_factory("data.random_shift=-1"))
-
-
-def test_the_gpu_recipes_train_the_wider_fast_cnn(cfg_factory):
-    # experiment=mnist_fast_short takes mnist_fast_gpu's network: channels 16-32-64 where mnist_fast has 12-24-48.
-    cfg = cfg_factory("experiment=mnist_fast_short", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
-                      "data.batch_size=32", "logger=none", "test=false")
-    _, trainer = train(cfg)
-    convs = [m for m in trainer.lightning_module.net.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert [c.out_channels for c in convs] == [16, 32, 64]

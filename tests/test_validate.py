@@ -28,10 +28,6 @@ BAD = [
     # GPU only at run time (16-mixed is bf16-mixed on a CPU), so refused everywhere
     ("model=linreg data=salary trainer.precision=16-mixed",
      ["trainer.precision=16-mixed would divide the gradients that model.grad=analytic writes", "model.grad=autograd"]),
-    ("experiment=mnist_fast_gpu model.net.widths=[16,32]", ["model.net.widths=[16, 32] is not allowed",
-                                                           "a list of 3 integers >= 1"]),
-    ("experiment=mnist_fast_gpu model.arch=lenet", ["model.net.widths=[16, 32, 64] sets the channels of model.arch=fast",
-                                                    "~model.net.widths"]),
     ("trainer.profiler=fast", ["trainer.profiler='fast' is not allowed", "null, simple, advanced or pytorch"]),
     ("trainer.limit_train_batches=2.5", ["trainer.limit_train_batches=2.5 is not allowed", "a fraction in [0, 1]"]),
     ("model.arch=resnet", ["model.arch='resnet' is not allowed", "one of: lenet, convbn"]),

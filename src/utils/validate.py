@@ -66,8 +66,6 @@ RULES = {
     "data.random_shift": (lambda v: _integer(v) and v >= 0, "an integer >= 0"),
     "model.dropout": (lambda v: v is None or (_number(v) and 0 <= v < 1), "null or a number in [0, 1)"),
     "model.hidden": (lambda v: isinstance(v, list) and all(_integer(h) and h >= 1 for h in v), "a list of integers >= 1, e.g. [256]"),
-    "model.net.widths": (lambda v: isinstance(v, list) and len(v) == 3 and all(_integer(w) and w >= 1 for w in v),
-                         "a list of 3 integers >= 1 (the channels of model.arch=fast's 3 conv blocks), e.g. [16, 32, 64]"),
     "model.z_dim": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     "model.beta": (lambda v: _number(v) and v >= 0, "a number >= 0"),
     "model.delta": (lambda v: _number(v) and v > 0, "a number > 0"),
@@ -134,18 +132,9 @@ def validate(cfg: DictConfig) -> None:
         if not ok(value):
             problems.append(f"{key}={value!r} is not allowed: must be {allowed}")
     if not problems:
-        problems += _model_problems(cfg) + _precision_problems(cfg) + _search_problems(cfg) + _machine_problems(cfg)
+        problems += _precision_problems(cfg) + _search_problems(cfg) + _machine_problems(cfg)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
-
-
-def _model_problems(cfg: DictConfig) -> list[str]:
-    """An option of one CNN arch given to another (e.g. experiment=mnist_fast_gpu model.arch=lenet)."""
-    widths, arch = OmegaConf.select(cfg, "model.net.widths"), OmegaConf.select(cfg, "model.arch")
-    if widths is None or arch == "fast":
-        return []
-    return [f"model.net.widths={OmegaConf.to_object(widths)} sets the channels of model.arch=fast, which "
-            f"model.arch={arch} does not have: drop it with ~model.net.widths (experiment=mnist_fast_gpu sets it)"]
 
 
 def _precision_problems(cfg: DictConfig) -> list[str]:

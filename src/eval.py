@@ -31,8 +31,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
     loggers = instantiate_each(cfg.get("logger"))
     callbacks = [TestFigures(cfg.paths.output_dir, cfg.n_images)]
-    if cfg.trainer.enable_progress_bar:
-        callbacks.append(ThrottledRichProgressBar(refresh_rate=4))  # as src.train's: Lightning's redraws 100 times a second
+    if cfg.trainer.enable_progress_bar:  # src.train's bar: Lightning's own redraws 100 times a second
+        callbacks.append(ThrottledRichProgressBar(refresh_rate=4))
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     for logger in loggers:
         logger.log_hyperparams({"ckpt_path": str(cfg.ckpt_path), **ckpt["hyper_parameters"]})

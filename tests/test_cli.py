@@ -141,11 +141,13 @@ def test_a_checkpoint_that_cannot_be_resumed_is_refused_before_any_dir(cfg_facto
     train(cfg)
     last = tmp_path / "logs" / "train" / "runs" / "first" / "checkpoints" / "last.ckpt"
     for args, message in (
-        (["model=mlp", "trainer=ddp", "trainer.devices=2"], "written by 1 process(es) and this run has 2"),
-        (["model=mlp", "model.hidden=[64]"], "model.hidden: the checkpoint has [256], the config [64]"),
-        (["model=mlp", f"ckpt_path={tmp_path / 'nope.ckpt'}"], "nope.ckpt: no such file"),
+        (["trainer=ddp", "trainer.devices=2"], "written by 1 process(es) and this run has 2"),
+        (["model.hidden=[64]"], "model.hidden: the checkpoint has [256], the config [64]"),
+        (["data=fashion_mnist"], "data.name: the checkpoint has 'mnist', the config 'fashion_mnist'"),
+        ([f"ckpt_path={tmp_path / 'nope.ckpt'}"], "nope.ckpt: no such file"),
     ):
         ckpt = [] if any(a.startswith("ckpt_path=") for a in args) else ["ckpt_path=last"]
-        proc = run(["src.train", *args, *ckpt, f"paths.log_dir={tmp_path / 'logs'}"], subprocess_env, timeout=60)
+        same = ["model=mlp", "data.batch_size=16", "trainer.max_epochs=2"]  # as the first run, but for one option
+        proc = run(["src.train", *same, *args, *ckpt, f"paths.log_dir={tmp_path / 'logs'}"], subprocess_env, timeout=60)
         assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
         assert [p.name for p in (tmp_path / "logs" / "train" / "runs").iterdir()] == ["first"]  # no new run dir

@@ -172,6 +172,27 @@ def test_resume_with_other_model_options_is_refused_before_loading_data(cfg_fact
         check_checkpoint(cfg_factory("model=softmax", "ckpt_path=/nowhere/last.ckpt", name="d"), resume=True)
 
 
+@pytest.mark.parametrize("change,message", [
+    # The optimizer's and the schedule's state come back from the checkpoint, over the new values.
+    ("optim=sgd", "optim._target_: the checkpoint has 'torch.optim.Adam', the config 'torch.optim.SGD'"),
+    ("optim.lr=0.1", "optim.lr: the checkpoint has 0.001, the config 0.1"),
+    ("scheduler=step", "scheduler: the checkpoint has none, the config 'torch.optim.lr_scheduler.StepLR'"),
+    # Another data set would go on writing its checkpoints into the first run's folder.
+    ("data=fashion_mnist", "data.name: the checkpoint has 'mnist', the config 'fashion_mnist'"),
+    ("data.random_shift=2", "data.random_shift: the checkpoint has 0, the config 2"),
+    ("trainer.max_epochs=1", "it has trained 1 epoch(s) and trainer.max_epochs=1 leaves none to train"),
+])
+def test_resume_with_another_optimizer_schedule_data_or_no_epochs_left_is_refused(cfg_factory, change, message):
+    first = cfg_factory("model=mlp", "logger=none", "test=false", name="first")
+    train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        check_checkpoint(cfg_factory("model=mlp", "trainer.max_epochs=2", change, f"ckpt_path={last}"), resume=True)
+    # What only decides where and how fast it runs may change.
+    check_checkpoint(cfg_factory("model=mlp", "trainer.max_epochs=2", "optim.fused=false", "data.eval_batch_size=7",
+                                 "data.device=cpu", f"ckpt_path={last}"), resume=True)
+
+
 @pytest.mark.parametrize(
     "scheduler,expected_final_lr",
     [
@@ -323,3 +344,16 @@ def test_compile_trains_the_network_and_keeps_the_checkpoint_keys(cfg_factory):
     assert list(states["true"]) == list(states["false"])  # net.*, not net._orig_mod.*
     for key, value in states["false"].items():  # the same training; fused kernels round differently
         assert torch.allclose(states["true"][key], value, atol=1e-5), key
+
+
+def test_a_schedule_sized_from_the_run_is_not_lengthened_on_resume(cfg_factory):
+    common = ("model=softmax", "scheduler=warmup_cosine", "logger=none", "test=false")
+    first = cfg_factory(*common, "trainer.max_epochs=1", name="first")
+    _, trainer = train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    steps = trainer.global_step
+    # Its cosine would climb again past the checkpoint's end (a one-cycle schedule would fail there).
+    longer = cfg_factory(*common, "trainer.max_epochs=2", f"ckpt_path={last}", name="longer")
+    with pytest.raises(CheckpointError, match=f"schedule spans {steps} steps .* this run has {2 * steps}"):
+        train(longer)
+    assert torch.load(last, weights_only=True)["global_step"] == steps  # the first run's checkpoint is untouched

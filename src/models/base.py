@@ -10,6 +10,7 @@ from torchmetrics import Metric, MetricCollection
 
 from src.models.metrics import Mean
 from src.utils.checkpoint import LAYOUT, upgrade
+from src.utils.errors import CheckpointError
 
 STAGES = ("train", "val", "test")
 FOLD_EVERY = 1024  # steps: bounds the values kept, e.g. over the 100,000 steps of a full-batch regression
@@ -153,9 +154,19 @@ class BaseModule(L.LightningModule):
         cfg = dict(self.hparams.scheduler)
         interval = cfg.pop("interval", "epoch")
         if "total_steps" in cfg and cfg["total_steps"] is None:  # e.g. warmup_cosine, OneCycleLR
-            cfg["total_steps"] = int(self.trainer.estimated_stepping_batches)
+            cfg["total_steps"] = self._schedule_steps = int(self.trainer.estimated_stepping_batches)
         scheduler = instantiate(cfg, optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
+
+    def on_train_start(self):
+        # A schedule sized from the run's steps (one-cycle, warm-up + cosine) comes back from the checkpoint
+        # with its old length: one-cycle would fail past its end, cosine would climb again.
+        resumed, steps = getattr(self, "_resumed_schedule_steps", None), getattr(self, "_schedule_steps", None)
+        if resumed and steps and resumed != steps:
+            raise CheckpointError(
+                f"cannot resume: the checkpoint's learning-rate schedule spans {resumed} steps (its run's whole "
+                f"length) and this run has {steps}. Resume with the trainer.max_epochs (and batch size) of the run "
+                f"that wrote it; a one-cycle or warm-up schedule cannot be lengthened")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Lets `src.eval` and `src.sample` rebuild the model and its data from the checkpoint alone.
@@ -165,6 +176,8 @@ class BaseModule(L.LightningModule):
         if datamodule is not None:
             checkpoint["datamodule_class"] = f"{type(datamodule).__module__}.{type(datamodule).__qualname__}"
         checkpoint["world_size"] = self.trainer.world_size  # resuming needs as many processes
+        if getattr(self, "_schedule_steps", None):  # a resumed run must span as many
+            checkpoint["schedule_steps"] = self._schedule_steps
         # Lightning does not keep the random state: a resumed run would draw other dropout masks.
         checkpoint["rng_state"] = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
@@ -182,6 +195,8 @@ class BaseModule(L.LightningModule):
             for group in state.get("param_groups", []):
                 if "fused" in group:
                     group["fused"] = fused
+        schedulers = checkpoint.get("lr_schedulers") or [{}]
+        self._resumed_schedule_steps = checkpoint.get("schedule_steps", schedulers[0].get("total_steps"))
         state = checkpoint.get("rng_state") or checkpoint.get("callbacks", {}).get("RNGState")
         if state is not None:
             torch.set_rng_state(state["torch"])

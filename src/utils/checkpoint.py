@@ -123,22 +123,55 @@ def check_world_size(ckpt: dict, world_size: int, path) -> None:
             f"to evaluate it, any number works: python -m src.eval ckpt_path={path}")
 
 
-def check_resumable(ckpt: dict, model_cfg: dict, path) -> None:
-    """Resuming rebuilds the model from the config: it must describe the checkpoint's model."""
+def check_resumable(ckpt: dict, cfg: dict, path) -> None:
+    """Resuming continues the checkpoint's run: `cfg` (the run's config as a dict) must describe its
+    model, optimizer, schedule and data (the optimizer's and the schedule's state come back from the
+    checkpoint and would override new values), and leave epochs to train."""
     stored = ckpt["hyper_parameters"]
-    held, built = _describe(ckpt["model_class"], stored), _describe(model_cfg["_target_"], model_cfg)
+    held, built = _describe(ckpt["model_class"], stored), _describe(cfg["model"]["_target_"], cfg["model"])
     if held != built:
         problems = [f"model: the checkpoint holds {held}, the config builds {built}"]
     else:
-        differ = {k: (a, b) for k, (a, b) in _pairs(stored, model_cfg).items() if _plain(a) != _plain(b)}
+        differ = _differences("model", stored, cfg["model"])
         # The model's own keys (model.hidden) first; `net`'s (model.net.hidden) are filled from them.
-        own = {k: v for k, v in differ.items() if not k.startswith("net.")}
-        problems = [f"model.{k}: the checkpoint has {a!r}, the config {b!r}" for k, (a, b) in (own or differ).items()]
+        problems = [p for p in differ if not p.startswith("model.net.")] or differ
+    for group in ("optim", "scheduler"):
+        if group in stored:  # (checkpoints from before they were kept: not checked)
+            problems += _differences(group, stored[group], cfg[group] or None)
+    if "datamodule_class" in ckpt:
+        data = {"_target_": ckpt["datamodule_class"], **ckpt["datamodule_hyper_parameters"]}
+        problems += _differences("data", data, cfg["data"])
     if problems:
         raise CheckpointError(
             f"cannot resume from {path}: " + "; ".join(problems)
             + ". Resume with the options of the run that wrote it (its .hydra/overrides.yaml lists them)."
         )
+    done = ckpt["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] if "loops" in ckpt else ckpt["epoch"]
+    max_epochs = cfg["trainer"].get("max_epochs")
+    if max_epochs not in (None, -1) and done >= max_epochs:
+        raise CheckpointError(
+            f"cannot resume from {path}: it has trained {done} epoch(s) and trainer.max_epochs={max_epochs} leaves "
+            f"none to train. To train on, give trainer.max_epochs above {done} (a schedule sized from the "
+            f"run's steps, such as one-cycle, cannot be lengthened); to evaluate it: python -m src.eval ckpt_path={path}")
+
+
+# What a resumed run may change: where and how fast it runs, not what it trains.
+FREE_OPTIONS = {"optim": ("fused",), "data": (*MACHINE_OPTIONS, "data_dir", "download", "eval_batch_size")}
+
+
+def _differences(group: str, stored: dict | None, config: dict | None) -> list[str]:
+    """`group.key: the checkpoint has a, the config b` for each key both have whose values differ."""
+    if stored is None or config is None:
+        name = lambda d: "none" if d is None else repr(d.get("_target_", d))  # noqa: E731
+        return [] if stored is config else [f"{group}: the checkpoint has {name(stored)}, the config {name(config)}"]
+    problems = []
+    if group != "model" and stored.get("_target_") != config.get("_target_"):  # (the model's: compared above)
+        problems.append(f"{group}._target_: the checkpoint has {stored.get('_target_')!r}, "
+                        f"the config {config.get('_target_')!r}")
+    free = FREE_OPTIONS.get(group, ())
+    problems += [f"{group}.{k}: the checkpoint has {a!r}, the config {b!r}" for k, (a, b) in _pairs(stored, config).items()
+                 if k not in free and _plain(a) != _plain(b)]
+    return problems
 
 
 def _describe(model_class: str, options: dict) -> str:

@@ -92,8 +92,9 @@ def check_job(config_name: str, overrides: list[str], in_sweep: bool = False) ->
 
 
 def check_checkpoint(cfg: DictConfig, resume: bool) -> None:
-    """The checkpoint must be readable, and one to resume must fit this run: its model options and its
-    number of processes. torch (seconds) is imported only for a command that names a checkpoint.
+    """The checkpoint must be readable, and one to resume must fit this run: its model, optimizer,
+    schedule and data options, epochs left to train and its number of processes. torch (seconds) is
+    imported only for a command that names a checkpoint.
     (`ckpt_path=last` of src.eval and src.sample picks by model class: checked in the task.)"""
     from src.utils.checkpoint import check_resumable, check_world_size, find_last, read_checkpoint
 
@@ -103,7 +104,8 @@ def check_checkpoint(cfg: DictConfig, resume: bool) -> None:
     ckpt = read_checkpoint(path)
     if not resume:
         return
-    check_resumable(ckpt, OmegaConf.to_container(cfg.model, resolve=True), path)
+    groups = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in ("model", "optim", "scheduler", "data")}
+    check_resumable(ckpt, {**groups, "trainer": {"max_epochs": cfg.trainer.get("max_epochs")}}, path)
     devices, nodes = cfg.trainer.get("devices", 1), cfg.trainer.get("num_nodes", 1)
     if isinstance(devices, int) and isinstance(nodes, int):  # ("auto": known once the Trainer is built)
         check_world_size(ckpt, devices * nodes, path)

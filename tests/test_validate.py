@@ -1,5 +1,7 @@
 """The command-line check that runs before Hydra creates any dir: every key and value of every job."""
 
+import re
+
 import pytest
 
 from src.utils.errors import ConfigError
@@ -18,6 +20,10 @@ BAD = [
     ("data.val_fraction=1.5", ["data.val_fraction=1.5 is not allowed", "a number in (0, 1)"]),
     ("data.normalize=maybe", ["data.normalize='maybe' is not allowed", "true or false"]),
     ("trainer.max_epochs=0", ["trainer.max_epochs=0 is not allowed", "an integer >= 1"]),
+    ("trainer.limit_train_batches=0", ["trainer.limit_train_batches=0 is not allowed", "an integer >= 1 or a fraction in (0, 1]"]),
+    ("callbacks=early_stopping callbacks.early_stopping.patience=-1",
+     ["callbacks.early_stopping.patience=-1 is not allowed", "an integer >= 0"]),
+    ("hparams_search=cnn_optuna hydra.sweeper.n_trials=0", ["hydra.sweeper.n_trials=0 is not allowed", "an integer >= 1"]),
     ("trainer.devices=0", ["trainer.devices=0 is not allowed", "an integer >= 1 or auto"]),
     ("trainer.num_nodes=0", ["trainer.num_nodes=0 is not allowed", "an integer >= 1"]),
     ("trainer.precision=8", ["trainer.precision=8 is not allowed", "one of: 32-true, 16-mixed"]),
@@ -29,7 +35,7 @@ BAD = [
     ("model=linreg data=salary trainer.precision=16-mixed",
      ["trainer.precision=16-mixed would divide the gradients that model.grad=analytic writes", "model.grad=autograd"]),
     ("trainer.profiler=fast", ["trainer.profiler='fast' is not allowed", "null, simple, advanced or pytorch"]),
-    ("trainer.limit_train_batches=2.5", ["trainer.limit_train_batches=2.5 is not allowed", "a fraction in [0, 1]"]),
+    ("trainer.limit_train_batches=2.5", ["trainer.limit_train_batches=2.5 is not allowed", "a fraction in (0, 1]"]),
     ("model.arch=resnet", ["model.arch='resnet' is not allowed", "one of: lenet, convbn"]),
     ("model=mlp model.impl=numpy", ["model.impl='numpy' is not allowed", "one of: scratch, torch"]),
     ("model=mlp model.hidden=[0]", ["model.hidden=[0] is not allowed", "a list of integers >= 1"]),
@@ -87,6 +93,8 @@ def test_eval_and_sample_need_a_checkpoint():
         check_job("sample", ["ckpt_path=x.ckpt", "n=4"])
     with pytest.raises(ConfigError, match="n=0 is not allowed"):
         check_job("sample", ["ckpt_path=x.ckpt", "n=0"])
+    with pytest.raises(ConfigError, match=re.escape("nrow=0 is not allowed: must be an integer >= 1")):
+        check_job("sample", ["ckpt_path=x.ckpt", "nrow=0"])  # (the grid would divide by it)
 
 
 def test_a_sweep_is_checked_job_by_job():

@@ -147,3 +147,22 @@ full_key: trainer
     assert exception_message("Traceback (most recent call last):\n  File \"a.py\", line 1\nValueError: bad\n") == \
         "ValueError: bad"
     assert exception_message("") == "failed (empty error.txt)"
+
+
+def test_small_metrics_keep_their_significant_digits_in_report_md(tmp_path):
+    from src.report.read import Job
+    from src.report.write import table, write_markdown
+
+    # A linear regression's MSE is ~1e-4: four decimals would print 0.0001 for every job and seed.
+    def job(i, lr, seed, mse):
+        return Job(tmp_path / str(i), {"optim.lr": lr, "seed": str(seed)}, monitor="val/mse", mode="min",
+                   series={"val/mse": [(0, 0.5), (1, mse)], "val/loss": [(1, 0.0512)], "test/mse": [(1, mse * 1.1)]})
+
+    jobs = [job(0, "0.1", 0, 1.0e-4), job(1, "0.1", 1, 1.024e-4), job(2, "0.2", 0, 3.0e-4), job(3, "0.2", 1, 123.456)]
+    header, rows = table(jobs)
+    write_markdown(tmp_path / "r.md", tmp_path, jobs, header, rows, {"best_params": {}, "best_value": 1.0e-4})
+    md = (tmp_path / "r.md").read_text()
+    assert "| 1 | 0.1 | 1 | 1.024e-04 | 1.024e-04 | 0.0512 | 1.126e-04 |" in md  # usual values as before: 0.0512
+    assert "| 3 | 0.2 | 1 | 0.5000 | 123.5 | 0.0512 | 135.8 |" in md
+    assert "| optim.lr=0.1 | 2 | 0.0001012 +/- 1.7e-06 [" in md  # over seeds: mean +/- std
+    assert "Optuna search: best value 1.000e-04 with" in md

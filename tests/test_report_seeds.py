@@ -60,6 +60,32 @@ def test_one_seed_per_configuration_gives_no_statistics():
     assert configurations(jobs[:1] + jobs[1:2], ["optim.lr"]) is None  # no seed sweep
 
 
+def fake_run(path: Path, overrides: list[str], seed: int | None, val_acc: float) -> None:
+    """A run dir as src.train leaves it with logger=csv: Hydra's overrides and config, and a metrics.csv."""
+    (path / ".hydra").mkdir(parents=True)
+    (path / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    (path / ".hydra" / "config.yaml").write_text("" if seed is None else f"seed: {seed}\n")
+    (path / "csv").mkdir()
+    (path / "csv" / "metrics.csv").write_text(f"epoch,step,train/loss,val/acc\n0,9,0.5,\n0,9,,{val_acc}\n")
+
+
+def test_runs_with_and_without_a_seed_override_are_paired_by_the_seed_they_ran(tmp_path):
+    # A folder of single runs: a run started without seed= ran its config's seed (42).
+    fake_run(tmp_path / "a", ["optim=adam", "seed=0"], 0, 0.90)
+    fake_run(tmp_path / "b", ["optim=adam"], 42, 0.92)
+    fake_run(tmp_path / "c", ["optim=sgd", "seed=0"], 0, 0.80)
+    fake_run(tmp_path / "d", ["optim=sgd"], 42, 0.81)
+    fake_run(tmp_path / "e", ["optim=sgd"], None, 0.99)  # no seed anywhere: cannot be paired
+    fake_run(tmp_path / "f", ["optim=adam"], 42, 0.10)  # optim=adam at seed 42 again
+    make_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "| optim=adam | 2 | 91 +/- 1.4 " in md and "| optim=sgd | 2 | 80.5 +/- 0.71 " in md
+    # Paired at seeds 0 and 42: differences of 10 and 11 points (scipy.stats.ttest_rel: p = 0.030).
+    assert "optim=adam vs optim=sgd: +10 +/- 6.4 points (p = 0.03), larger than the noise at n=2" in md
+    assert "Left out of this table: e, f (no seed in the overrides or the config, or a second job" in md
+    assert len(read_rows(tmp_path / "report.csv")) == 6  # the main table keeps every run
+
+
 @pytest.mark.slow
 def test_a_real_seed_sweep_is_reported_over_seeds(subprocess_env, tmp_path):
     # Monitored: the validation loss (lower is better), so the better learning rate wins every seed.

@@ -36,6 +36,7 @@ class Job:
     wall_s: float | None = None                    # first to last logged event
     error: str | None = None                       # the exception of error.txt, in one line
     pruned_after: int | None = None                # the epoch after which a search's pruner stopped it
+    seed: int | None = None                        # the composed config's seed (None: no config.yaml)
 
     @property
     def name(self) -> str:
@@ -99,9 +100,12 @@ def read_job(path: Path) -> Job:
     if result.get("status") == "pruned":
         job.pruned_after = result.get("epoch")
     if (hydra_dir / "config.yaml").is_file():
-        # Only monitor.* is read: the rest may hold interpolations that need Hydra to resolve.
-        monitor = OmegaConf.load(hydra_dir / "config.yaml").get("monitor") or {}
+        # Only monitor.* and the seed are read: the rest may hold interpolations that need Hydra to resolve.
+        config = OmegaConf.load(hydra_dir / "config.yaml")
+        monitor = config.get("monitor") or {}
         job.monitor, job.mode = monitor.get("metric", job.monitor), monitor.get("mode", job.mode)
+        seed = OmegaConf.select(config, "seed", throw_on_resolution_failure=False)
+        job.seed = seed if isinstance(seed, int) else None
     if (path / "error.txt").is_file():
         job.error = exception_message((path / "error.txt").read_text())
     events = sorted(path.rglob("events.out.tfevents.*"))

@@ -20,19 +20,36 @@ class Configuration:
         return {seed: v for seed, v in found.items() if v is not None and not math.isnan(v)}
 
 
+def seed_of(job: Job) -> int | None:
+    """The job's seed: its `seed` override, else its composed config's (a run started without the override)."""
+    try:
+        return int(job.overrides["seed"]) if "seed" in job.overrides else job.seed
+    except ValueError:  # e.g. seed=null
+        return None
+
+
 def configurations(jobs: list[Job], keys: list[str]) -> list[Configuration] | None:
     """The jobs grouped by their varying overrides other than `seed`, when `seed` is swept and every
-    configuration ran at least 2 seeds; else None."""
+    configuration ran at least 2 seeds; else None. A job without a known seed, or a second job of a
+    configuration's seed, is in none: it cannot be paired by seed (see `left_out`)."""
     if "seed" not in keys:
         return None
     others = [k for k in keys if k != "seed"]
     groups: dict[str, dict[int, Job]] = {}
     for job in jobs:
         label = " ".join(f"{k}={job.overrides[k]}" for k in others if k in job.overrides) or "all jobs"
-        groups.setdefault(label, {})[int(job.overrides["seed"])] = job
-    if min(len(g) for g in groups.values()) < 2:
+        seed = seed_of(job)
+        if seed is not None and seed not in groups.get(label, {}):
+            groups.setdefault(label, {})[seed] = job
+    if not groups or min(len(g) for g in groups.values()) < 2:
         return None
     return [Configuration(label, group) for label, group in groups.items()]
+
+
+def left_out(jobs: list[Job], configs: list[Configuration]) -> list[str]:
+    """The names of the jobs in no configuration."""
+    kept = {id(job) for config in configs for job in config.jobs.values()}
+    return [job.name for job in jobs if id(job) not in kept]
 
 
 def _scale(tag: str) -> tuple[float, str]:
@@ -40,8 +57,10 @@ def _scale(tag: str) -> tuple[float, str]:
     return (100.0, " points") if tag.rsplit("/", 1)[-1].startswith("acc") else (1.0, "")
 
 
-def section(configs: list[Configuration], monitor: str, mode: str, test_tags: list[str]) -> list[str]:
-    """The markdown of the statistics: a table per configuration and the verdicts against the best."""
+def section(configs: list[Configuration], monitor: str, mode: str, test_tags: list[str],
+            unpaired: list[str] = ()) -> list[str]:
+    """The markdown of the statistics: a table per configuration and the verdicts against the best.
+    `unpaired`: the names of the jobs left out of it (`left_out`)."""
     sign = 1 if mode == "max" else -1
     counterpart = monitor.replace("val/", "test/", 1)
     verdict_tags = [monitor] + ([counterpart] if counterpart in test_tags else [])
@@ -72,6 +91,9 @@ def section(configs: list[Configuration], monitor: str, mode: str, test_tags: li
     if len({len(c.values(monitor, best=True)) for c in configs}) > 1:
         lines += ["", "Not every configuration has a result for every seed (a job failed or logged nothing): each is "
                       "summarised over its own seeds, and a comparison uses the seeds both have."]
+    if unpaired:
+        lines += ["", f"Left out of this table: {', '.join(unpaired)} (no seed in the overrides or the config, or a "
+                      f"second job of the same configuration and seed)."]
 
     best, others = configs[0], configs[1:]
     if not others:  # one configuration over seeds: nothing to compare it with

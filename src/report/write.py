@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 
 from src.report.read import Job
-from src.report.seeds import configurations, section
+from src.report.seeds import configurations, left_out, section
 
 
 def varying_overrides(jobs: list[Job]) -> tuple[list[str], dict[str, str]]:
@@ -80,10 +80,17 @@ def _fmt(value, column: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
-        return f"{value:.1f}" if column.endswith("_s") or abs(value) >= 100 else f"{value:.4f}"
+        return f"{value:.1f}" if column.endswith("_s") else _metric(value)
     if isinstance(value, str):
         value = _short(value)
     return str(value).replace("|", "\\|")
+
+
+def _metric(value: float) -> str:
+    """0.9843, 12.3; below 0.01 four significant digits (a regression's MSE of 1.012e-04, not 0.0001)."""
+    if abs(value) >= 100:
+        return f"{value:.1f}"
+    return f"{value:.3e}" if 0 < abs(value) < 0.01 else f"{value:.4f}"
 
 
 def _short(text: str) -> str:
@@ -121,7 +128,7 @@ def write_markdown(path: Path, source: Path, jobs: list[Job], header: list[str],
                   + (f" ({unrecorded} job(s) without run.yaml left out)" if unrecorded else ""), ""]
     if search and "best_params" in search:
         params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in search["best_params"].items())
-        lines += [f"Optuna search: best value {search['best_value']:.4f} with `{params}` "
+        lines += [f"Optuna search: best value {_metric(search['best_value'])} with `{params}` "
                   f"(optimization_results.yaml; the whole study, including earlier continued runs).", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(_fmt(v, c) for v, c in zip(row, header)) + " |" for row in rows]
@@ -129,7 +136,7 @@ def write_markdown(path: Path, source: Path, jobs: list[Job], header: list[str],
     configs = configurations(jobs, keys)
     if configs:
         test_tags = sorted({t for job in jobs for t in job.series if t.startswith("test/")})
-        lines += ["", *section(configs, jobs[0].monitor, jobs[0].mode, test_tags)]
+        lines += ["", *section(configs, jobs[0].monitor, jobs[0].mode, test_tags, left_out(jobs, configs))]
     elif len(jobs) > 1:
         lines += ["", "One run per configuration: differences between jobs cannot be told from run-to-run noise. "
                       "Sweep seeds too (e.g. `seed=0,1,2`) for means, confidence intervals and verdicts."]

@@ -14,19 +14,22 @@ from src.utils.program import preflight, program
 
 preflight("export", __name__)  # a bad command line stops here, before the imports below take seconds
 
+import inspect  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+from hydra.utils import get_class  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from src.models.classifier import Classifier  # noqa: E402
 from src.models.standalone import data_state, standalone  # noqa: E402
 from src.models.vae import VAE  # noqa: E402
 from src.utils.checkpoint import find_last, load_datamodule, load_model, read_checkpoint  # noqa: E402
 from src.utils.errors import DataError, ExportError  # noqa: E402
+from src.utils.resolvers import PROJECT_ROOT  # noqa: E402
 
 TOLERANCE = 1e-4  # the largest difference from the checkpoint an export may show
 ROWS = 256  # inputs in the check
@@ -42,7 +45,7 @@ def export(cfg: DictConfig) -> dict:
     ckpt = read_checkpoint(cfg.ckpt_path)
     model = load_model(ckpt).eval()
     net = standalone(model, ckpt)
-    inputs, expected, compared = check_batch(model, ckpt, cfg.paths.data_dir)
+    inputs, expected, compared = check_batch(model, ckpt, cfg.paths)
     description = describe(model, ckpt)
 
     out = Path(cfg.paths.output_dir)
@@ -70,7 +73,7 @@ def export(cfg: DictConfig) -> dict:
     return info
 
 
-def check_batch(model, ckpt: dict, data_dir: str) -> tuple[torch.Tensor, torch.Tensor, str]:
+def check_batch(model, ckpt: dict, paths: DictConfig) -> tuple[torch.Tensor, torch.Tensor, str]:
     """(raw inputs, the checkpoint model's own answers to them, what they are). A classifier or a
     regression is run on its test split as its DataModule prepares it (normalised), the export on the
     same inputs in the data's units: the check covers the normalisation too."""
@@ -82,12 +85,15 @@ def check_batch(model, ckpt: dict, data_dir: str) -> tuple[torch.Tensor, torch.T
     state = data_state(ckpt)
     mean, std = state["input_mean"].float(), state["input_std"].float()
     try:
-        datamodule = load_datamodule(ckpt, data_dir)
+        found = config_paths(ckpt, paths)  # e.g. Salary's csv_path, which the checkpoint does not keep
+        if found:
+            ckpt = {**ckpt, "datamodule_hyper_parameters": {**ckpt["datamodule_hyper_parameters"], **found}}
+        datamodule = load_datamodule(ckpt, paths.data_dir)
         if "download" in datamodule.hparams:
             datamodule.hparams.download = False  # a check is not worth a download: random inputs do without
         datamodule.setup("test")
         seen = datamodule.data_test.x[:ROWS].float()
-        compared = f"{len(seen)} rows of the test split"
+        compared = f"{len(seen)} rows of the test split" + "".join(f" of {v}" for v in found.values())
     except DataError as e:
         shape = ckpt["hyper_parameters"]["input_shape"]
         # Pixels in [0, 1]; feature rows spread as the training data was.
@@ -101,6 +107,26 @@ def check_batch(model, ckpt: dict, data_dir: str) -> tuple[torch.Tensor, torch.T
         else:
             expected = model(seen) * state["target_std"] + state["target_mean"]
     return seen * std + mean, expected, compared
+
+
+def config_paths(ckpt: dict, paths: DictConfig) -> dict:
+    """The files the checkpoint's DataModule needs and the checkpoint does not keep (Salary's csv_path: a
+    path of the machine that trained it), where this project's data config puts them on this machine
+    (conf/data/salary.yaml: under paths.root_dir), if they are there."""
+    target = ckpt.get("datamodule_class")
+    kept = ckpt.get("datamodule_hyper_parameters", {})
+    for file in sorted((PROJECT_ROOT / "conf" / "data").glob("*.yaml")):
+        data = OmegaConf.load(file)
+        if data.get("_target_") != target:
+            continue
+        parameters = inspect.signature(get_class(target)).parameters
+        needed = [n for n, p in parameters.items() if p.default is p.empty and n in data and n not in kept]
+        # Resolved as the config is in a run: ${paths.root_dir} with this command's paths.
+        data = OmegaConf.create({"paths": paths, "data": data}).data
+        found = {n: data[n] for n in needed}
+        # A file that is not there: load_datamodule's message says what the checkpoint does not keep.
+        return found if all(Path(v).is_file() for v in found.values()) else {}
+    return {}
 
 
 def largest_difference(actual: torch.Tensor, expected: torch.Tensor) -> float:

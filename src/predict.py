@@ -8,6 +8,8 @@ Image models take PNG/JPEG files of any size, colour or grey, dark on light or t
 prepared as the training images were (see src/data/user_inputs.py). Linear and logistic regression
 and the other models of feature rows take CSV files with the data's column names. Writes
 predictions.csv (and predictions.png of the images as the model saw them) to logs/predict/runs/<time>/.
+ckpt_path=last: the last.ckpt under logs/train modified most recently, of any classifier or linear
+regression (a VAE's is passed over), whichever kind of input it takes.
 """
 
 from src.utils.program import preflight, program
@@ -20,6 +22,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from src.callbacks.figure_io import plt  # noqa: E402
 from src.data.user_inputs import input_files, load_image, read_rows  # noqa: E402
@@ -28,7 +31,7 @@ from src.models.linreg import LinearRegression  # noqa: E402
 from src.models.standalone import data_state, standalone  # noqa: E402
 from src.models.vae import VAE  # noqa: E402
 from src.utils.checkpoint import find_last, load_model, read_checkpoint  # noqa: E402
-from src.utils.errors import CheckpointError, InputError, UserError  # noqa: E402
+from src.utils.errors import CheckpointError, ConfigError, InputError, UserError  # noqa: E402
 
 TOP = 3  # classes listed per input
 FIGURE_MAX = 100  # images drawn in predictions.png
@@ -47,10 +50,22 @@ def read_inputs(files: list[Path], state: dict) -> tuple[list[str], torch.Tensor
                 inputs.extend(rows)
                 names.extend(f"{path}:{line}" for line in range(2, len(rows) + 2))  # the file's line; header = 1
         except UserError as e:
-            bad[str(path)] = str(e)
+            bad[str(path)] = other_kind(path, state) or str(e)
     if not inputs:
         raise InputError("no input could be read:\n  " + "\n  ".join(bad.values()))
     return names, torch.stack(inputs), bad
+
+
+def other_kind(path: Path, state: dict) -> str | None:
+    """Why `path` was refused when it is the other kind of input (an image for a model of rows, a CSV
+    for an image model): ckpt_path=last may have picked a model of the other kind."""
+    if "preparation" in state:
+        if path.suffix.lower() == ".csv":
+            return f"{path}: a CSV file; this checkpoint's model takes images (PNG, JPEG, ...), not rows"
+    elif path.suffix.lower() in Image.registered_extensions():
+        return (f"{path}: an image; this checkpoint's model takes rows with the columns "
+                f"{', '.join(state['feature_names'])} (a CSV file), not images")
+    return None
 
 
 @torch.no_grad()
@@ -96,6 +111,10 @@ def draw(x: torch.Tensor, titles: list[str], path: Path) -> None:
 
 
 def predict(cfg: DictConfig) -> list[dict]:
+    # Before anything is loaded (else CUDA's own traceback, once the model is on its way to the GPU).
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda: PyTorch sees no CUDA GPU on this machine; use device=auto "
+                          "(a GPU where there is one) or device=cpu")
     if cfg.ckpt_path == "last":  # the newest last.ckpt of a model predict can run, trained by src.train
         cfg.ckpt_path = str(find_last(cfg.paths.log_dir, "train", (Classifier, LinearRegression)))
         print(f"ckpt_path=last: predicting with {cfg.ckpt_path}")

@@ -119,6 +119,19 @@ def test_without_the_data_it_checks_on_random_inputs(trained, tmp_path):
     assert info["largest_difference"] <= 1e-4
 
 
+def test_the_shipped_salary_data_is_found_where_its_config_puts_it(trained, tmp_path, data_dir):
+    """The checkpoint does not keep Salary's csv_path (a path of the machine that trained it): the check
+    reads the file where conf/data/salary.yaml puts it here, and falls back to random rows without it."""
+    ckpt, _ = trained("linreg")
+    info = export(export_cfg(tmp_path, data_dir, ckpt, "format=pt2"))
+    assert info["compared_on"] == f"10 rows of the test split of {PROJECT_ROOT / 'data' / 'Salary_Data.csv'}"
+    assert info["largest_difference"] <= 1e-4
+    elsewhere = export(export_cfg(tmp_path / "elsewhere", data_dir, ckpt, "format=pt2", f"paths.root_dir={tmp_path}"))
+    assert elsewhere["compared_on"] == ("256 random inputs (the test data could not be loaded: the checkpoint's "
+                                        "data (SalaryDataModule) cannot be loaded from it: it does not keep "
+                                        "csv_path (a path on the machine that trained it))")
+
+
 def test_an_export_that_differs_from_the_checkpoint_fails_and_is_removed(trained, tmp_path, data_dir, monkeypatch):
     ckpt, _ = trained("mlp_scratch")
 

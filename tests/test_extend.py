@@ -41,6 +41,8 @@ def recipes(tmp_path, monkeypatch):
 
 def test_a_new_model_and_data_set_are_two_files_each(recipes, tmp_path, data_dir):
     from src.eval import evaluate
+    from src.export import export
+    from src.predict import predict
     from src.train import train
 
     search_path = f"hydra.searchpath=[file://{recipes / 'conf'}]"
@@ -55,3 +57,15 @@ def test_a_new_model_and_data_set_are_two_files_each(recipes, tmp_path, data_dir
     result = evaluate(make_cfg(tmp_path / "eval", data_dir, [f"ckpt_path={trainer.checkpoint_callback.best_model_path}"],
                                config_name="eval"))
     assert result["test/acc"] == pytest.approx(metrics["test/acc"])
+
+    # A data set that names no classes (TensorDataModule.classes is None): predict and export name them 0, 1.
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    points = tmp_path / "r.csv"
+    points.write_text("x1,x2\n0.5,0.2\n2,0\n")  # on the inner ring (class 0), on the outer one (class 1)
+    rows = predict(make_cfg(tmp_path / "predict", data_dir, [f"ckpt_path={last}", f"inputs={points}"],
+                            config_name="predict"))
+    assert [r["label"] for r in rows] == ["0", "1"]
+    assert rows[0]["top 2"].startswith("0 ") and "; 1 " in rows[0]["top 2"]
+    info = export(make_cfg(tmp_path / "export", data_dir, [f"ckpt_path={last}", "format=pt2"], config_name="export"))
+    assert info["classes"] == ["0", "1"] and info["output"]["shape"] == ["N", 2]
+    assert info["compared_on"] == "256 rows of the test split" and info["largest_difference"] <= 1e-4

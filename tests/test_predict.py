@@ -148,7 +148,8 @@ def test_a_bad_csv_names_its_file_line_and_column(tmp_path, salary_model, conten
 def test_images_for_a_model_of_csv_rows_and_an_empty_folder(tmp_path, salary_model):
     image = tmp_path / "digit.png"
     Image.new("L", (28, 28)).save(image)
-    with pytest.raises(InputError, match="digit.png: not a CSV file .* needs the columns YearsExperience"):
+    with pytest.raises(InputError, match=r"digit.png: an image; this checkpoint's model takes rows with the columns "
+                                         r"YearsExperience \(a CSV file\), not images"):
         predict(predict_cfg(tmp_path, salary_model, image))
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="empty: the folder holds no files"):
@@ -190,3 +191,25 @@ def test_a_classifier_of_rows_names_its_classes(tmp_path):
     rows = predict(predict_cfg(tmp_path, out / "checkpoints" / "last.ckpt", points))
     assert [r["label"] for r in rows] == ["(2, 2) blob", "(-2, -2) blob"]
     assert all(float(r["probability"]) > 0.9 and r["top 2"].count(";") == 1 for r in rows)
+
+
+def test_a_csv_for_an_image_model_says_the_model_takes_images(tmp_path, data_dir):
+    out = tmp_path / "train"
+    train(make_cfg(out, data_dir, ["model=softmax", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+                                   "logger=none", "test=false"]))
+    rows = tmp_path / "r.csv"
+    rows.write_text("x1,x2\n0.5,0.2\n")
+    with pytest.raises(InputError, match=r"r.csv: a CSV file; this checkpoint's model takes images \(PNG, JPEG, ...\), "
+                                         r"not rows"):
+        predict(predict_cfg(tmp_path, out / "checkpoints" / "last.ckpt", rows))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU: device=cuda runs")
+def test_device_cuda_without_a_gpu_is_refused_in_one_line(tmp_path, salary_model):
+    years = tmp_path / "years.csv"
+    years.write_text("YearsExperience\n3\n")
+    cfg = make_cfg(tmp_path / "predict", MNIST, [f"ckpt_path={salary_model}", f"inputs={years}", "device=cuda"],
+                   "predict")
+    with pytest.raises(ConfigError, match=r"^device=cuda: PyTorch sees no CUDA GPU on this machine; use device=auto "
+                                          r"\(a GPU where there is one\) or device=cpu$"):
+        predict(cfg)

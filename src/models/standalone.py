@@ -11,13 +11,17 @@ from src.utils.errors import CheckpointError
 
 
 def data_state(ckpt: dict) -> dict:
-    """The statistics and names the DataModule stored in the checkpoint (TensorDataModule.state_dict)."""
+    """The statistics and names the DataModule stored in the checkpoint (TensorDataModule.state_dict);
+    classes named by their index where the data set gives no names."""
     state = ckpt.get(ckpt.get("datamodule_class", "").rsplit(".", 1)[-1])
     if not state:
         raise CheckpointError(
             "the checkpoint does not hold its data's statistics (normalisation, standardisation, class names): "
             "it was written before checkpoints stored them. Train the model again to predict from or export it "
             "(src.eval still tests it)")
+    classes = ckpt["hyper_parameters"].get("num_classes")
+    if state.get("classes") is None and classes:  # a data set that names none (TensorDataModule's default)
+        state = {**state, "classes": [str(c) for c in range(classes)]}
     return state
 
 

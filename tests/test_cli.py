@@ -82,7 +82,11 @@ def test_multirun_gives_one_dir_per_job_and_survives_a_crashed_job(subprocess_en
     assert len(sweeps) == 1
     jobs = sorted(p.name for p in sweeps[0].iterdir() if p.is_dir())
     assert jobs == ["0", "1"]
-    assert proc.returncode != 0  # the sweep reports the failure at the end
+    assert proc.returncode != 0  # the sweep reports the failure at the end: its message, not a traceback
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    for part in ("job 0 (model=softmax", "data.val_fraction=0.999", "leaves no train or no validation data"):
+        assert part in proc.stderr
+    assert str(sweeps[0] / "0" / "error.txt") in proc.stderr
     assert "leaves no train or no validation data" in (sweeps[0] / "0" / "error.txt").read_text()
     assert (sweeps[0] / "1" / "checkpoints" / "last.ckpt").is_file()
     assert (sweeps[0] / "1" / "csv" / "metrics.csv").is_file()

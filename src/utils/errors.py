@@ -1,5 +1,7 @@
 """Errors caused by user input. Entry points print their message alone (no traceback)."""
 
+from hydra.errors import CompactHydraException
+
 
 class UserError(Exception):
     pass
@@ -43,3 +45,7 @@ def exception_message(traceback_text: str) -> str:
     start = max((i for i, line in enumerate(lines) if line.startswith(" ")), default=-1) + 1
     message = [line.strip() for line in lines[start:] if not line.startswith("full_key:")] or [lines[-1].strip()]
     return " ".join(message)
+
+
+class SweepJobFailed(CompactHydraException):
+    """A failed job of a sweep, raised again by Hydra when the sweep ends: it prints the message alone."""

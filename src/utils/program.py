@@ -21,7 +21,7 @@ from hydra.types import RunMode
 
 from src.utils import resolvers  # noqa: F401  (registers ${project_root:} and ${new_dir:})
 from src.utils.ddp import child_argv, hydra_job_for_ddp_children
-from src.utils.errors import UserError, exception_message
+from src.utils.errors import SweepJobFailed, UserError, exception_message
 from src.utils.preflight import CONF_DIR, check_command_line
 from src.utils.run_record import write_run_record
 from src.utils.validate import validate
@@ -149,9 +149,11 @@ def run_task(task, cfg):
             own = f"{own}{message}\n"  # last: the report shows the exception's lines, this one with them
         (out / name).write_text(own)
         if hydra_cfg.mode == RunMode.MULTIRUN:
-            log.error(f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}) failed: {message}; "
-                      f"the sweep goes on")
-            raise
+            failed = f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}) failed: {message}"
+            log.error(f"{failed} (the sweep goes on)")
+            # Hydra raises the first failed job's exception when the sweep ends: its message alone, not a
+            # traceback of Lightning's frames (that one is in error.txt).
+            raise SweepJobFailed(f"{failed} (its traceback: {out / name})") from e
         if isinstance(e, UserError) or first is not None or _lost_peer(own):
             print(f"Error: {message}", file=sys.stderr)
             sys.exit(1)

@@ -20,6 +20,8 @@ BAD = [
     ("data.val_fraction=1.5", ["data.val_fraction=1.5 is not allowed", "a number in (0, 1)"]),
     ("data.normalize=maybe", ["data.normalize='maybe' is not allowed", "true or false"]),
     ("trainer.max_epochs=0", ["trainer.max_epochs=0 is not allowed", "an integer >= 1"]),
+    ("model=vae data=blobs", ["model=vae generates 28x28 images: it needs data=mnist or data=fashion_mnist, and "
+                              "data=blobs is rows of numbers"]),
     ("trainer.limit_train_batches=0", ["trainer.limit_train_batches=0 is not allowed", "an integer >= 1 or a fraction in (0, 1]"]),
     ("callbacks=early_stopping callbacks.early_stopping.patience=-1",
      ["callbacks.early_stopping.patience=-1 is not allowed", "an integer >= 0"]),
@@ -50,6 +52,10 @@ BAD = [
     ("trainer.max_epoch=3", ["unknown key trainer.max_epoch", "did you mean trainer.max_epochs?"]),
     ("optimm=adam", ["unknown key optimm", "did you mean optim?"]),
     ("lr=0.1", ["unknown key lr", "did you mean optim.lr?"]),
+    # A key of a group's option that is not chosen: Hydra's own advice (+key) would add half a callback.
+    ("callbacks.early_stopping.patience=3", ["callbacks.early_stopping is not in this run's config",
+                                             "add callbacks=early_stopping to the command"]),
+    ("data.foo.bar=1", ["unknown key data.foo.bar; the keys of data are: batch_size"]),
     ("model=mlp model.arch=lenet", ["unknown key model.arch", "the keys of model are: hidden, dropout, impl"]),
     ("hydra.run.dirr=x", ["unknown key hydra.run.dirr", "did you mean hydra.run.dir?"]),
     ("optim=adamax", ["Could not find 'optim/adamax'", "adamw", "sgd_scratch"]),

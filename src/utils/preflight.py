@@ -122,7 +122,7 @@ def _compose(config_name: str, overrides: list[str]) -> DictConfig:
             raise ConfigError(str(e).split("\nConfig search path")[0]) from None
         except ConfigCompositionException as e:
             key = getattr(e.__cause__, "full_key", None)
-            bad = [o for o in remaining if _key(o) == key]
+            bad = [o for o in remaining if _key(o) == key or _key(o).startswith(f"{key}.")]  # (or a key under it)
             if not key or not bad:
                 raise ConfigError(str(e)) from None
             unknown += bad
@@ -141,6 +141,13 @@ def _suggest(override: str, cfg: DictConfig) -> str:
     key = _key(override)
     parent, _, name = key.rpartition(".")
     keys = [k for k in _all_keys(cfg, hydra=key.startswith("hydra")) if not k.rpartition(".")[2].startswith("_")]
+    group, _, rest = key.partition(".")
+    option = rest.split(".", 1)[0]
+    if parent and parent not in keys and option and (CONF_DIR / group / f"{option}.yaml").is_file():
+        return (f"{override}: {group}.{option} is not in this run's config; it comes with the option "
+                f"{group}={option}: add {group}={option} to the command")
+    while parent and parent not in keys:  # data.foo.bar: the nearest node there is (data), and its key foo
+        parent, _, name = parent.rpartition(".")
     siblings = {k.rpartition(".")[2]: k for k in keys if k.rpartition(".")[0] == parent}
     # A misspelling within the same node first (trainer.max_epoch), then the same name elsewhere (lr -> optim.lr).
     close = difflib.get_close_matches(name, siblings, n=1, cutoff=0.6)

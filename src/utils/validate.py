@@ -135,9 +135,20 @@ def validate(cfg: DictConfig) -> None:
         if not ok(value):
             problems.append(f"{key}={value!r} is not allowed: must be {allowed}")
     if not problems:
-        problems += _precision_problems(cfg) + _search_problems(cfg) + _machine_problems(cfg)
+        problems += _vae_problems(cfg) + _precision_problems(cfg) + _search_problems(cfg) + _machine_problems(cfg)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _vae_problems(cfg: DictConfig) -> list[str]:
+    """model=vae generates images: the small data sets are rows of numbers (and have no data.normalize,
+    which its config turns off)."""
+    data = str(OmegaConf.select(cfg, "data._target_", default=""))
+    if OmegaConf.select(cfg, "model._target_") != "src.models.vae.VAE" or not data or data.endswith(".MNISTDataModule"):
+        return []
+    name = OmegaConf.select(cfg, "hydra.runtime.choices.data", default=None) or data.rsplit(".", 1)[-1]
+    return [f"model=vae generates 28x28 images: it needs data=mnist or data=fashion_mnist, and data={name} "
+            f"is rows of numbers"]
 
 
 def _precision_problems(cfg: DictConfig) -> list[str]:

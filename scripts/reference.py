@@ -11,7 +11,6 @@ the raw coordinates, as it did). Needs scikit-learn (in the dev extra).
 
 import argparse
 
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import mean_squared_error
@@ -20,7 +19,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from src.utils.resolvers import PROJECT_ROOT
+from src.utils.errors import UserError
+from src.utils.preflight import check_job
 
 CLASSIFIERS = {
     "LogisticRegression(C=1e5), raw inputs (the seed's)": lambda: LogisticRegression(C=1e5, max_iter=100_000),
@@ -34,8 +34,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="+", help="Hydra overrides choosing the data, e.g. data=clusters")
     args = parser.parse_args()
-    with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
-        cfg = compose("train", overrides=["data.standardize=false", *args.overrides])
+    try:  # the project's own check: a misspelt option or a bad value is one line
+        cfg = check_job("train", ["data.standardize=false", *args.overrides])
+    except UserError as e:
+        parser.error(str(e))
+    if cfg.data._target_.endswith(".MNISTDataModule"):
+        parser.error(f"data={cfg.data.name} is images; the references are for the small data sets of rows: "
+                     f"data=salary, linear, blobs, clusters or xor_clusters")
     dm = instantiate(cfg.data)
     dm.setup("fit")
     x, y = dm.data_train.x.numpy(), dm.data_train.y.numpy()

@@ -170,6 +170,10 @@ def test_resume_with_other_model_options_is_refused_before_loading_data(cfg_fact
         check_checkpoint(cfg_factory("model=mlp", "model.hidden=[16]", f"ckpt_path={last}", name="c"), resume=True)
     with pytest.raises(CheckpointError, match="no such file"):
         check_checkpoint(cfg_factory("model=softmax", "ckpt_path=/nowhere/last.ckpt", name="d"), resume=True)
+    run_dir = Path(first.paths.output_dir)
+    with pytest.raises(CheckpointError, match=re.escape(f"ckpt_path={run_dir} is a folder: give a .ckpt file, e.g. "
+                                                        f"ckpt_path={last}")):
+        check_checkpoint(cfg_factory("model=mlp", "model.hidden=[8]", f"ckpt_path={run_dir}", name="e"), resume=True)
 
 
 @pytest.mark.parametrize("change,message", [

@@ -115,3 +115,11 @@ def test_choices_have_rules():
     for key, allowed in CHOICES.items():
         ok, message = RULES[key]
         assert all(ok(v) for v in allowed) and not ok("nonsense") and all(str(v) in message for v in allowed)
+
+
+def test_a_sweep_resume_without_multirun_is_refused(capsys):
+    from src.utils.preflight import check_command_line
+
+    with pytest.raises(SystemExit):  # else Hydra would start a fresh single run, ignoring the resume
+        check_command_line("train", ["optim=adam", "hydra.sweep.dir=x", "hydra.sweeper.resume=true"])
+    assert "hydra.sweeper.resume=true resumes a sweep, and this command is a single run: add -m" in capsys.readouterr().err

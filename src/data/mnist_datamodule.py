@@ -84,7 +84,7 @@ class MNISTDataModule(TensorDataModule):
             f"{self.title} not found in {self.raw_dir}: missing {', '.join(self._missing())}. "
             f"Expected the four files {expected} (plain or .gz), and {reason}. "
             f"Point the project at a folder holding {self.tv_class.__name__}/raw/, e.g. "
-            f"`DATA_DIR=/path/to/data python -m src.train ...` or `python -m src.train paths.data_dir=/path/to/data ...`."
+            f"`DATA_DIR=/path/to/data` before the command, or `paths.data_dir=/path/to/data` in it."
         )
 
     def _load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -28,6 +28,10 @@ EARLIER_MODELS = {
 def read_checkpoint(path: str | Path) -> dict:
     """The checkpoint dict of a file written by src.train, or a CheckpointError saying what is wrong."""
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(path.rglob("last.ckpt"))
+        example = inside[-1] if inside else path / "checkpoints" / "last.ckpt"
+        raise CheckpointError(f"ckpt_path={path} is a folder: give a .ckpt file, e.g. ckpt_path={example}")
     if not path.is_file():
         raise CheckpointError(f"ckpt_path={path}: no such file (a run's checkpoints are in logs/train/runs/<time>/checkpoints/)")
     try:

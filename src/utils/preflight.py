@@ -80,6 +80,10 @@ def check_job(config_name: str, overrides: list[str], in_sweep: bool = False) ->
             raise ConfigError(f"{e} (in the job {' '.join(overrides)})") from None
         raise
     if OmegaConf.select(cfg, "hydra.sweeper.resume"):
+        mode = OmegaConf.select(cfg, "hydra.mode")  # (a search sets MULTIRUN itself)
+        if not in_sweep and getattr(mode, "name", mode) != "MULTIRUN":
+            raise ConfigError("hydra.sweeper.resume=true resumes a sweep, and this command is a single run: "
+                              "add -m (the sweep's command as it was, with hydra.sweep.dir=<its dir>)")
         check_sweep_dir(cfg)
     try:
         log_dir = Path(cfg.paths.log_dir) / cfg.task_name

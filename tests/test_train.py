@@ -185,6 +185,7 @@ def test_resume_with_other_model_options_is_refused_before_loading_data(cfg_fact
     ("data=fashion_mnist", "data.name: the checkpoint has 'mnist', the config 'fashion_mnist'"),
     ("data.random_shift=2", "data.random_shift: the checkpoint has 0, the config 2"),
     ("trainer.max_epochs=1", "it has trained 1 epoch(s) and trainer.max_epochs=1 leaves none to train"),
+    ("seed=7", "seed: the checkpoint has 42, the config 7"),  # (data.seed: the shuffle's)
 ])
 def test_resume_with_another_optimizer_schedule_data_or_no_epochs_left_is_refused(cfg_factory, change, message):
     first = cfg_factory("model=mlp", "logger=none", "test=false", name="first")

@@ -56,6 +56,7 @@ BAD = [
     ("callbacks.early_stopping.patience=3", ["callbacks.early_stopping is not in this run's config",
                                              "add callbacks=early_stopping to the command"]),
     ("data.foo.bar=1", ["unknown key data.foo.bar; the keys of data are: batch_size"]),
+    ("optim=sgd optim.sgd.lr=0.1", ["unknown key optim.sgd.lr; did you mean optim.lr?"]),  # not "add optim=sgd"
     ("model=mlp model.arch=lenet", ["unknown key model.arch", "the keys of model are: hidden, dropout, impl"]),
     ("hydra.run.dirr=x", ["unknown key hydra.run.dirr", "did you mean hydra.run.dir?"]),
     ("optim=adamax", ["Could not find 'optim/adamax'", "adamw", "sgd_scratch"]),

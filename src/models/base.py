@@ -165,8 +165,9 @@ class BaseModule(L.LightningModule):
         if resumed and steps and resumed != steps:
             raise CheckpointError(
                 f"cannot resume: the checkpoint's learning-rate schedule spans {resumed} steps (its run's whole "
-                f"length) and this run has {steps}. Resume with the trainer.max_epochs (and batch size) of the run "
-                f"that wrote it; a one-cycle or warm-up schedule cannot be lengthened")
+                f"length) and this run has {steps}. A schedule sized from the run (one-cycle, warm-up + cosine) "
+                f"cannot change length: resume with the trainer.max_epochs, trainer.limit_train_batches and "
+                f"trainer.accumulate_grad_batches of the run that wrote it")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Lets `src.eval` and `src.sample` rebuild the model and its data from the checkpoint alone.

@@ -143,16 +143,16 @@ def check_resumable(ckpt: dict, cfg: dict, path) -> None:
         if group in stored:  # (checkpoints from before they were kept: not checked)
             problems += _differences(group, stored[group], cfg[group] or None)
     if "datamodule_class" in ckpt:
-        data = {"_target_": ckpt["datamodule_class"], **ckpt["datamodule_hyper_parameters"]}
+        data = {"_target_": ckpt["datamodule_class"], **ckpt.get("datamodule_hyper_parameters", {})}
         problems += _differences("data", data, cfg["data"])
     if problems:
         raise CheckpointError(
             f"cannot resume from {path}: " + "; ".join(problems)
             + ". Resume with the options of the run that wrote it (its .hydra/overrides.yaml lists them)."
         )
-    done = ckpt["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] if "loops" in ckpt else ckpt["epoch"]
+    done = ckpt["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] if "loops" in ckpt else ckpt["epoch"] + 1
     max_epochs = cfg["trainer"].get("max_epochs")
-    if max_epochs not in (None, -1) and done >= max_epochs:
+    if max_epochs is not None and done >= max_epochs:
         raise CheckpointError(
             f"cannot resume from {path}: it has trained {done} epoch(s) and trainer.max_epochs={max_epochs} leaves "
             f"none to train. To train on, give trainer.max_epochs above {done} (a schedule sized from the "
@@ -173,7 +173,9 @@ def _differences(group: str, stored: dict | None, config: dict | None) -> list[s
         problems.append(f"{group}._target_: the checkpoint has {stored.get('_target_')!r}, "
                         f"the config {config.get('_target_')!r}")
     free = FREE_OPTIONS.get(group, ())
-    problems += [f"{group}.{k}: the checkpoint has {a!r}, the config {b!r}" for k, (a, b) in _pairs(stored, config).items()
+    # data.seed is the run's seed (conf/data/base/loader.yaml: seed: ${seed}): named as it was given.
+    name = lambda k: "seed" if (group, k) == ("data", "seed") else f"{group}.{k}"  # noqa: E731
+    problems += [f"{name(k)}: the checkpoint has {a!r}, the config {b!r}" for k, (a, b) in _pairs(stored, config).items()
                  if k not in free and _plain(a) != _plain(b)]
     return problems
 

@@ -147,17 +147,21 @@ def _suggest(override: str, cfg: DictConfig) -> str:
     keys = [k for k in _all_keys(cfg, hydra=key.startswith("hydra")) if not k.rpartition(".")[2].startswith("_")]
     group, _, rest = key.partition(".")
     option = rest.split(".", 1)[0]
-    if parent and parent not in keys and option and (CONF_DIR / group / f"{option}.yaml").is_file():
+    option_file = CONF_DIR / group / f"{option}.yaml"
+    # An option whose file puts its keys under <group>.<option> (callbacks.early_stopping), not chosen.
+    if parent and parent not in keys and option and option_file.is_file() and option in OmegaConf.load(option_file):
         return (f"{override}: {group}.{option} is not in this run's config; it comes with the option "
                 f"{group}={option}: add {group}={option} to the command")
+    leaf = name
     while parent and parent not in keys:  # data.foo.bar: the nearest node there is (data), and its key foo
         parent, _, name = parent.rpartition(".")
     siblings = {k.rpartition(".")[2]: k for k in keys if k.rpartition(".")[0] == parent}
-    # A misspelling within the same node first (trainer.max_epoch), then the same name elsewhere (lr -> optim.lr).
+    # A misspelling within the same node first (trainer.max_epoch), then the same name elsewhere (lr -> optim.lr,
+    # optim.sgd.lr -> optim.lr).
     close = difflib.get_close_matches(name, siblings, n=1, cutoff=0.6)
     if close:
         hint = f"did you mean {siblings[close[0]]}?"
-    elif elsewhere := [k for k in keys if k.rpartition(".")[2] == name]:
+    elif elsewhere := [k for k in keys if k.rpartition(".")[2] in (name, leaf)]:
         hint = f"did you mean {' or '.join(elsewhere)}?"
     else:
         hint = f"the keys of {parent or 'the config'} are: {', '.join(siblings)}"

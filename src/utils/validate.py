@@ -43,6 +43,9 @@ CHOICES = {
     "format": ("onnx", "pt2"),
 }
 
+# The project's data sets of feature rows (conf/data/): not images.
+ROW_DATA = ("src.data.synthetic.", "src.data.salary.")
+
 # The values an entry point cannot go without (??? in its config) -> what to give.
 REQUIRED = {"ckpt_path": "path to a .ckpt file", "inputs": "an image file, a folder of images, or a CSV file"}
 
@@ -144,7 +147,7 @@ def _vae_problems(cfg: DictConfig) -> list[str]:
     """model=vae generates images: the small data sets are rows of numbers (and have no data.normalize,
     which its config turns off)."""
     data = str(OmegaConf.select(cfg, "data._target_", default=""))
-    if OmegaConf.select(cfg, "model._target_") != "src.models.vae.VAE" or not data or data.endswith(".MNISTDataModule"):
+    if OmegaConf.select(cfg, "model._target_") != "src.models.vae.VAE" or not data.startswith(ROW_DATA):
         return []
     name = OmegaConf.select(cfg, "hydra.runtime.choices.data", default=None) or data.rsplit(".", 1)[-1]
     return [f"model=vae generates 28x28 images: it needs data=mnist or data=fashion_mnist, and data={name} "

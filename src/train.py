@@ -73,7 +73,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], L.Trainer]:
         return metrics, trainer
     if cfg.test:
         trainer.callbacks.extend(test_only)
-        trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None)
+        # last: the weights as training ended, which a schedule annealed to ~0 (one-cycle) is made for;
+        # the best by a validation metric can be an earlier epoch that won on its noise.
+        trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None if cfg.test_ckpt == "best" else None)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
 
     log_scores(cfg, loggers, metrics, trainer.global_step)

@@ -362,3 +362,21 @@ def test_a_schedule_sized_from_the_run_is_not_lengthened_on_resume(cfg_factory):
     with pytest.raises(CheckpointError, match=f"schedule spans {steps} steps .* this run has {2 * steps}"):
         train(longer)
     assert torch.load(last, weights_only=True)["global_step"] == steps  # the first run's checkpoint is untouched
+
+
+@pytest.mark.parametrize("test_ckpt", ["best", "last"])
+def test_test_ckpt_picks_the_best_or_the_last_weights(cfg_factory, test_ckpt):
+    from src.eval import evaluate
+
+    # monitor.mode=min makes the "best" checkpoint the least accurate epoch: not the last one.
+    cfg = cfg_factory("model=softmax", "trainer.max_epochs=3", "monitor.mode=min", "logger=none",
+                      f"test_ckpt={test_ckpt}", name="run")
+    metrics, trainer = train(cfg)
+    best = trainer.checkpoint_callback.best_model_path
+    last = str(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert Path(best).name != "last.ckpt" and torch.load(best, weights_only=True)["epoch"] < 2
+    scores = {path: evaluate(cfg_factory(f"ckpt_path={path}", name=f"eval_{Path(path).stem}", config_name="eval"))
+              for path in (best, last)}
+    assert scores[best]["test/loss"] != pytest.approx(scores[last]["test/loss"])
+    tested = best if test_ckpt == "best" else last
+    assert metrics["test/loss"] == pytest.approx(scores[tested]["test/loss"])

@@ -20,4 +20,6 @@ def print_summary(cfg: DictConfig, metrics: dict, trainer, best_path: str) -> No
     table.add_row("fit time", f"{metrics['fit_seconds']:.1f} s")
     table.add_row("run dir", str(Path(cfg.paths.output_dir)))
     table.add_row("best checkpoint", best_path or "(none written)")
+    if cfg.get("test") and cfg.get("test_ckpt") == "last":
+        table.add_row("tested", "the last weights (test_ckpt=last)")
     Console().print(table)

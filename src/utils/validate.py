@@ -41,6 +41,7 @@ CHOICES = {
     "data.device": ("auto", "cpu"),
     "device": ("auto", "cpu", "cuda"),
     "format": ("onnx", "pt2"),
+    "test_ckpt": ("best", "last"),
 }
 
 # The project's data sets of feature rows (conf/data/): not images.

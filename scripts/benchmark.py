@@ -4,7 +4,7 @@
     python scripts/benchmark.py experiment=mnist_fast accelerator=gpu     # the fast recipe on a GPU
 
 All three train the same network with the same optimizer, schedule, batch
-size, augmentation and precision, on the configured accelerator, from the
+size, augmentation, precision and `compile`, on the configured accelerator, from the
 project's in-memory training split (on the GPU: held on the GPU), in this one
 process. The project side is `src.train.train` with the configured logger and
 callbacks (progress bar, checkpoints, metrics, TensorBoard) on. The bare
@@ -44,8 +44,13 @@ def _sync(device: torch.device) -> float:
     return perf_counter()
 
 
-def _autocast(cfg, device: torch.device):
-    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(str(cfg.trainer.precision))
+def _precision(cfg, device: torch.device) -> str:
+    precision = str(cfg.trainer.precision)
+    return "bf16-mixed" if device.type == "cpu" and precision in ("16-mixed", "16") else precision  # as Lightning does
+
+
+def _autocast(precision: str, device: torch.device):
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16, "bf16": torch.bfloat16, "16": torch.float16}.get(precision)
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
@@ -53,6 +58,8 @@ def tight_loop(cfg, datamodule, epochs: int, device: torch.device) -> list[dict[
     torch.manual_seed(cfg.seed)
     model = instantiate_model(cfg, datamodule)
     net, loss_fn = model.net.to(device), model.loss_fn
+    if cfg.get("compile"):
+        net.compile()
     x, y = datamodule.data_train.x.to(device), datamodule.data_train.y.to(device)
     xv, yv = datamodule.data_val.x.to(device), datamodule.data_val.y.to(device)
     bs, ebs = cfg.data.batch_size, cfg.data.eval_batch_size
@@ -65,6 +72,8 @@ def tight_loop(cfg, datamodule, epochs: int, device: torch.device) -> list[dict[
         if sched_cfg.get("total_steps", 0) is None:
             sched_cfg["total_steps"] = epochs * -(-len(y) // bs)
         scheduler = instantiate(sched_cfg, optimizer=optimizer)
+    precision = _precision(cfg, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision in ("16-mixed", "16"))  # as Lightning's
     history = []
     for _ in range(epochs):
         start = _sync(device)
@@ -73,11 +82,12 @@ def tight_loop(cfg, datamodule, epochs: int, device: torch.device) -> list[dict[
         for i in range(0, len(y), bs):
             idx = perm[i : i + bs]
             xb = random_shift(x[idx], shift, fill) if shift else x[idx]
-            with _autocast(cfg, device):
+            with _autocast(precision, device):
                 loss = loss_fn(net(xb), y[idx])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             if per_step:
                 scheduler.step()
         if scheduler is not None and not per_step:
@@ -85,7 +95,7 @@ def tight_loop(cfg, datamodule, epochs: int, device: torch.device) -> list[dict[
         train_s = _sync(device) - start
         start = perf_counter()
         net.eval()
-        with torch.no_grad(), _autocast(cfg, device):
+        with torch.no_grad(), _autocast(precision, device):
             correct = sum(int((net(xv[i : i + ebs]).argmax(1) == yv[i : i + ebs]).sum()) for i in range(0, len(yv), ebs))
         history.append({"train_s": train_s, "val_s": _sync(device) - start, "samples": len(y), "val_acc": correct / len(yv)})
     return history
@@ -99,6 +109,8 @@ def bare_lightning(cfg, datamodule, epochs: int, trimmed: bool = False) -> list[
 
     torch.manual_seed(cfg.seed)
     model = instantiate_model(cfg, datamodule)
+    if cfg.get("compile"):
+        model.net.compile()
 
     class Bare(L.LightningModule):
         if trimmed:  # spared Lightning's slow set of the hook name, as the project's modules are
@@ -141,6 +153,9 @@ def main():
 
     with initialize_config_dir(version_base="1.3", config_dir=str(PROJECT_ROOT / "conf")):
         cfg = compose("train", overrides=[f"trainer.max_epochs={args.epochs}", "test=false", *args.overrides])
+    if cfg.trainer.devices != 1 or cfg.trainer.num_nodes != 1:
+        parser.error(f"trainer.devices={cfg.trainer.devices}, trainer.num_nodes={cfg.trainer.num_nodes}: the benchmark "
+                     f"compares one process on one device; leave both at 1")
     out = Path(tempfile.mkdtemp(prefix="benchmark_"))
 
     def project_run(i: int):

@@ -12,7 +12,11 @@
 #    their reports;
 # 4. scripts/benchmark.py on the GPU: the MLP and experiment=mnist_fast (project / bare
 #    LightningModule / plain loop);
-# and writes OUT_DIR/summary.txt (also printed) and 6 other files beside it.
+# 5. while time is left: experiment=mnist_fast itself (the CPU recipe) on 3 seeds, and its benchmark
+#    with compile=true;
+# and writes OUT_DIR/summary.txt (also printed) and at most 7 other files beside it. The whole check
+# keeps within BUDGET_S seconds (default 285, under 5 minutes): each step gets what is left, up to its
+# own cap, and a step with under 20 s left is skipped and says so.
 #
 # The wheels, made here (with network) for a Python 3.12 machine that has torch, torchvision, lightning,
 # torchmetrics, tensorboard, matplotlib, rich, numpy, scipy, PyYAML, tqdm and packaging:
@@ -35,6 +39,12 @@ SUMMARY=$OUT/summary.txt
 : > "$SUMMARY"
 say() { echo "$*" | tee -a "$SUMMARY"; }
 SECONDS=0
+BUDGET=${BUDGET_S:-285}
+budget() {  # cap: prints min(cap, seconds left), or fails where under 20 s are left
+  local left=$((BUDGET - SECONDS))
+  (( left >= 20 )) || return 1
+  echo $(( $1 < left ? $1 : left ))
+}
 
 versions() { $PY -c "import torch, torchvision, lightning, torchmetrics; print(f'torch {torch.__version__}, torchvision {torchvision.__version__}, lightning {lightning.__version__}, torchmetrics {torchmetrics.__version__}')"; }
 say "== GPU check, $(date -u +%F\ %T) UTC"
@@ -53,19 +63,23 @@ say "after install:  $(versions)"
 
 say ""
 say "== pytest -m gpu"
-timeout 170 $PY -m pytest -m gpu -q -p no:cacheprovider --no-header -W ignore::DeprecationWarning tests/test_gpu.py \
+timeout "$(budget 170 || echo 20)" $PY -m pytest -m gpu -q -p no:cacheprovider --no-header -W ignore::DeprecationWarning tests/test_gpu.py \
   > "$OUT/pytest.log" 2>&1
 say "$(tail -1 "$OUT/pytest.log") ($SECONDS s so far)"
 grep -E "^(FAILED|ERROR)" "$OUT/pytest.log" | head -20 | tee -a "$SUMMARY"
 
 bench() {  # name, args...
-  local name=$1; shift
-  timeout 120 $PY scripts/benchmark.py "$@" trainer.enable_progress_bar=false > "$OUT/bench_$name.txt" 2>&1
-  $PY - "$OUT/bench_$name.txt" "$name ($*)" <<'EOF' | tee -a "$SUMMARY"
+  local name=$1 t; shift
+  t=$(budget 120) || { say "$name: skipped, out of time ($SECONDS s)"; return; }
+  local log=logs/gpu_check/bench_$name.txt
+  mkdir -p logs/gpu_check
+  timeout "$t" $PY scripts/benchmark.py "$@" trainer.enable_progress_bar=false > "$log" 2>&1
+  { echo "== bench $name: $*"; cat "$log"; } >> "$OUT/bench.txt"
+  $PY - "$log" "$name ($*)" <<'EOF' | tee -a "$SUMMARY"
 import json, sys
 lines = [l for l in open(sys.argv[1]) if l.startswith("RESULT ")]
 if not lines:
-    sys.exit(print(f"{sys.argv[2]}: no result (see {sys.argv[1]})"))
+    sys.exit(print(f"{sys.argv[2]}: no result (see bench.txt)"))
 r = json.loads(lines[-1][len("RESULT "):])
 best, paired = r["best_s"], r["paired_ratios"]
 print(f"{sys.argv[2]}: best s/epoch project {best['project']:.3f}, bare {best['bare']:.3f}, loop {best['loop']:.3f}")
@@ -74,15 +88,16 @@ for name in ("project/bare", "bare/loop"):
 EOF
 }
 sweep() {  # name, args...
-  local name=$1; shift
+  local name=$1 t; shift
   local dir=logs/gpu_check/$name
+  t=$(budget 150) || { say "$name: skipped, out of time ($SECONDS s)"; return; }
   rm -rf "$dir" && mkdir -p "$(dirname "$dir")"
-  timeout 150 $PY -m src.train -m "$@" accelerator=gpu seed=0,1,2 trainer.enable_progress_bar=false \
+  timeout "$t" $PY -m src.train -m "$@" accelerator=gpu seed=0,1,2 trainer.enable_progress_bar=false \
     hydra.sweep.dir="$dir" > "$dir.log" 2>&1 || tail -4 "$dir.log" | tee -a "$SUMMARY"
   $PY -m src.report "$dir" > /dev/null 2>&1 && cp "$dir/report.md" "$OUT/report_$name.md"
   $PY - "$dir/report.csv" "$name" <<'EOF' | tee -a "$SUMMARY"
-import csv, statistics, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
+import csv, os, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]))) if os.path.exists(sys.argv[1]) else []
 acc = [100 * float(r["test/acc"]) for r in rows if r.get("test/acc")]
 train_s = [float(r["train_s"]) for r in rows if r.get("train_s")]
 per_seed = ", ".join(f"seed {r.get('seed', '?')}: {100 * float(r['test/acc']):.2f}% in {float(r['train_s']):.2f} s"
@@ -100,6 +115,11 @@ say ""
 say "== scripts/benchmark.py on the GPU (epochs after warm-up; 3 alternated runs each)"
 bench mlp --epochs 3 --repeats 3 model=mlp accelerator=gpu
 bench fast --epochs 3 --repeats 3 experiment=mnist_fast accelerator=gpu
+
+say ""
+say "== while time is left: the CPU recipe on the GPU, and compile=true"
+sweep mnist_fast experiment=mnist_fast
+bench fast_compiled --epochs 3 --repeats 1 experiment=mnist_fast accelerator=gpu compile=true
 
 say ""
 say "total: $SECONDS s"

@@ -13,9 +13,11 @@ sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
 import benchmark  # noqa: E402
 
 
-@pytest.mark.parametrize("trimmed", [False, True], ids=["bare", "trimmed bare"])
-def test_the_bare_module_and_the_plain_loop_train_every_sample_each_epoch(cfg_factory, trimmed):
-    cfg = cfg_factory("model=mlp", "model.hidden=[8]", "scheduler=warmup_cosine", "data.random_shift=1")
+@pytest.mark.parametrize("trimmed,precision", [(False, "32-true"), (True, "16-mixed")],
+                         ids=["bare", "trimmed bare, 16-mixed (bf16 on the CPU)"])
+def test_the_bare_module_and_the_plain_loop_train_every_sample_each_epoch(cfg_factory, trimmed, precision):
+    cfg = cfg_factory("model=mlp", "model.hidden=[8]", "scheduler=warmup_cosine", "data.random_shift=1",
+                      f"trainer.precision={precision}")
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")

@@ -124,6 +124,23 @@ def test_accelerator_gpu_without_a_gpu_names_the_fix(subprocess_env, tmp_path):
     assert "use accelerator=cpu, or accelerator=auto" in proc.stderr and not (tmp_path / "logs").exists()
 
 
+@pytest.mark.parametrize("args", [["accelerator=gpu", "trainer.devices=3"], ["trainer.devices=3"], ["trainer=ddp"]])
+def test_more_devices_than_gpus_is_refused_also_under_accelerator_auto(monkeypatch, tmp_path, args):
+    # A machine with one GPU and 16 cores: accelerator=auto (the default) takes the GPU, so 3 devices are 2 too many.
+    import torch
+
+    from src.utils.errors import UserError
+    from src.utils.preflight import check_job
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    with pytest.raises(UserError, match=r"trainer.devices=\d is more than this machine has \(1 GPU\); set trainer.devices to at most 1"):
+        check_job("train", [*args, f"paths.log_dir={tmp_path / 'logs'}"])
+    check_job("train", ["accelerator=gpu", f"paths.log_dir={tmp_path / 'logs'}"])  # one device fits
+    assert not (tmp_path / "logs").exists()
+
+
 @pytest.mark.parametrize("sweep,jobs", [
     (["optim=adam,sgd"], [["optim=adam"], ["optim=sgd"]]),
     (["seed=range(1,4)"], [["seed=1"], ["seed=2"], ["seed=3"]]),

@@ -9,6 +9,7 @@ import torch
 from hydra.errors import ConfigCompositionException
 from lightning.pytorch import Callback
 
+from src.callbacks.finite_loss import FiniteLoss
 from src.train import train
 from src.utils.errors import CheckpointError, ConfigError, TrainingError
 from src.utils.preflight import check_checkpoint
@@ -300,6 +301,35 @@ def test_losses_checked_in_windows_as_on_a_gpu_still_name_the_first_bad_step(cfg
         last = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
         assert last["epoch"] == 0  # nothing of the diverged epoch was saved
     assert messages[0] == messages[1] and "at epoch 1, batch" in messages[0]
+
+
+class ReadSteps(Callback):
+    """Records the global steps at which FiniteLoss reads its window (it reads the device there)."""
+    reads: list[int] = []
+
+    def on_train_start(self, trainer, pl_module):
+        guard = next(c for c in trainer.callbacks if isinstance(c, FiniteLoss))
+        check = guard.check
+        ReadSteps.reads = []
+
+        def recorded(trainer):
+            if guard.window:
+                ReadSteps.reads.append(trainer.global_step)
+            check(trainer)
+        guard.check = recorded
+
+
+def test_losses_checked_in_windows_are_read_at_the_logging_steps(cfg_factory):
+    # Logging every 5 steps: reads at global steps 5, 10, 15, ... across epochs, and at each epoch's end.
+    cfg = cfg_factory("model=mlp", "logger=none", "test=false", "trainer.max_epochs=3", "trainer.limit_val_batches=1",
+                      "trainer.log_every_n_steps=5", "callbacks.finite_loss.check_every=5",
+                      "+callbacks.reads._target_=tests.test_train.ReadSteps")
+    _, trainer = train(cfg)
+    n = trainer.num_training_batches
+    assert n % 5 != 0  # else the epochs' ends would fall on logging steps
+    # Hydra built the callback from tests.test_train, a second import of this file (pytest's is test_train).
+    reads = __import__("tests.test_train", fromlist=["ReadSteps"]).ReadSteps.reads
+    assert reads == sorted({*range(5, 3 * n + 1, 5), n, 2 * n, 3 * n})
 
 
 def test_the_learning_rate_named_is_the_one_the_bad_step_used(cfg_factory):

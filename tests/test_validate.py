@@ -33,7 +33,7 @@ BAD = [
     # Lightning would refuse it at the first step, after the run dir was made
     ("trainer.gradient_clip_val=1 trainer.precision=bf16-mixed",
      ["trainer.gradient_clip_val=1 cannot clip under trainer.precision=bf16-mixed", "add optim.fused=false"]),
-    # GPU only at run time (16-mixed is bf16-mixed on a CPU), so refused everywhere
+    # 16-mixed has a GradScaler on a GPU (accelerator=auto may take one); on the CPU it is bf16-mixed: allowed below
     ("model=linreg data=salary trainer.precision=16-mixed",
      ["trainer.precision=16-mixed would divide the gradients that model.grad=analytic writes", "model.grad=autograd"]),
     ("trainer.profiler=fast", ["trainer.profiler='fast' is not allowed", "null, simple, advanced or pytorch"]),
@@ -85,6 +85,7 @@ def test_every_problem_is_reported_at_once():
 @pytest.mark.parametrize("overrides", [
     [], ["model=mlp", "model.hidden=[32,16]", "optim=sgdm", "optim.momentum=0"], ["model=vae"],
     ["trainer=ddp", "accelerator=cpu"], ["+trainer.max_time=00:00:05:00"], ["data.val_fraction=0.5"],
+    ["model=linreg", "data=salary", "trainer.precision=16-mixed", "accelerator=cpu"],
 ])
 def test_good_input_passes(overrides):
     check_job("train", overrides)

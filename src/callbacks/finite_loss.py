@@ -9,8 +9,8 @@ from src.utils.errors import TrainingError
 
 
 class FiniteLoss(Callback):
-    """Checks every `check_every` steps; by default every step on the CPU and every
-    log_every_n_steps steps on a GPU, where reading the loss makes the host wait for the device.
+    """Checks every `check_every` steps; by default every step on the CPU and at the logging steps
+    (every log_every_n_steps) on a GPU, where reading the loss makes the host wait for the device.
     Meanwhile the losses are kept (detached, on the device); they are also checked at the end of
     each epoch, before its checkpoints. The error names the first bad step, however late it is found."""
 
@@ -34,7 +34,9 @@ class FiniteLoss(Callback):
         if self.every == 1 and self.alone and math.isfinite(loss.item()):  # the CPU's check, at a step's cost
             return
         self.window.append((loss.detach(), trainer.current_epoch, batch_idx, trainer.global_step, self.lrs))
-        if len(self.window) >= self.every or batch_idx + 1 >= trainer.num_training_batches:
+        # Read at Lightning's logging steps (counted over the run, not the epoch), which wait for the device anyway.
+        step = trainer.fit_loop.epoch_loop._batches_that_stepped  # this step's, counted before it
+        if (step + 1) % self.every == 0 or batch_idx + 1 >= trainer.num_training_batches:
             self.check(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module):

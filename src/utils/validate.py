@@ -169,7 +169,9 @@ def _precision_problems(cfg: DictConfig) -> list[str]:
                         f"fused optimizer (optim.fused=true: it unscales the gradients inside its step, where Lightning "
                         f"cannot clip them): add optim.fused=false, or train in trainer.precision=32-true")
     # 16-mixed's GradScaler unscales every gradient before the step: hand-written ones were never scaled.
-    if (precision in ("16-mixed", "16") and OmegaConf.select(cfg, "model.grad") == "analytic"
+    # (On the CPU Lightning runs 16-mixed as bf16-mixed, which has no scaler.)
+    if (precision in ("16-mixed", "16") and OmegaConf.select(cfg, "trainer.accelerator") != "cpu"
+            and OmegaConf.select(cfg, "model.grad") == "analytic"
             and OmegaConf.select(cfg, "model._target_") == "src.models.linreg.LinearRegression"):
         problems.append(f"trainer.precision={precision} would divide the gradients that model.grad=analytic writes by "
                         f"hand by its loss scale (65536 at first) on a GPU: use trainer.precision=bf16-mixed or 32-true "
@@ -222,7 +224,8 @@ def _machine_problems(cfg: DictConfig) -> list[str]:
     accelerator, devices = trainer.accelerator, trainer.get("devices", 1)
     cores = os.cpu_count() or 1
     wants_gpu = accelerator in ("gpu", "cuda")
-    if not wants_gpu and not (accelerator == "auto" and _integer(devices) and devices > cores):
+    several = _integer(devices) and devices > 1
+    if not wants_gpu and not (accelerator == "auto" and several):  # auto with one device fits any machine
         if accelerator == "cpu" and _integer(devices) and devices > cores:
             problems.append(f"trainer.devices={devices} is not allowed with accelerator=cpu: this machine has "
                             f"{cores} CPU cores, so at most {cores} processes")
@@ -234,7 +237,7 @@ def _machine_problems(cfg: DictConfig) -> list[str]:
         build = f"torch {torch.__version__}" + ("" if torch.version.cuda else ", a CPU-only build")
         problems.append(f"trainer.accelerator={accelerator}: PyTorch sees no CUDA GPU on this machine ({build}); "
                         f"use accelerator=cpu, or accelerator=auto (a GPU where there is one)")
-    elif _integer(devices) and devices > max(gpus, 0 if wants_gpu else cores):
+    elif several and devices > (gpus or cores):  # auto takes the GPUs where there are any
         what = f"{gpus} GPU" + ("s" if gpus != 1 else "") if gpus else f"{cores} CPU cores"
         problems.append(f"trainer.devices={devices} is more than this machine has ({what}); "
                         f"set trainer.devices to at most {gpus or cores}")

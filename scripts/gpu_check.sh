@@ -63,10 +63,11 @@ say "after install:  $(versions)"
 
 say ""
 say "== pytest -m gpu"
-timeout "$(budget 170 || echo 20)" $PY -m pytest -m gpu -q -p no:cacheprovider --no-header -W ignore::DeprecationWarning tests/test_gpu.py \
+timeout "$(budget 170 || echo 20)" $PY -m pytest -m gpu -q -rP -p no:cacheprovider --no-header -W ignore::DeprecationWarning tests/test_gpu.py \
   > "$OUT/pytest.log" 2>&1
 say "$(tail -1 "$OUT/pytest.log") ($SECONDS s so far)"
 grep -E "^(FAILED|ERROR)" "$OUT/pytest.log" | head -20 | tee -a "$SUMMARY"
+grep -m1 "^non-deterministic resume:" "$OUT/pytest.log" | tee -a "$SUMMARY"
 
 bench() {  # name, args...
   local name=$1 t; shift

@@ -1,6 +1,6 @@
 """On a GPU: every model family trains at 32-true and bf16-mixed with its batches cut on the GPU and no
-host synchronisation between logging steps; checkpoints move between GPU and CPU; resume is exact;
-DDP runs on one GPU. Skipped where CUDA is absent (CI). `TEST_ACCELERATOR=cpu pytest -m gpu` runs the
+host synchronisation between logging steps; checkpoints move between GPU and CPU; resume is exact
+(deterministic) or close; DDP runs on one GPU. Skipped where CUDA is absent (CI). `TEST_ACCELERATOR=cpu pytest -m gpu` runs the
 same flows on the CPU, less the CUDA-only checks, to debug them without a GPU."""
 
 import os
@@ -150,9 +150,11 @@ def test_a_checkpoint_moves_between_gpu_and_cpu_for_eval_predict_and_sample(cfg_
     assert sample(cfg_factory(f"ckpt_path={ckpt}", "n=4", name="sample", config_name="sample")).stat().st_size > 0
 
 
-def test_resume_on_the_device_with_ckpt_path_last_is_exact_when_deterministic(cfg_factory, tmp_path):
-    recipe = ["model=cnn", "model.dropout=0.3", "scheduler=step", "scheduler.step_size=1", "trainer.deterministic=true",
-              *ON_DEVICE, "logger=none", "test=false", "trainer.limit_train_batches=6"]
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_resume_on_the_device_with_ckpt_path_last_is_exact_when_deterministic(cfg_factory, tmp_path, deterministic):
+    recipe = ["model=cnn", "model.dropout=0.3", "scheduler=step", "scheduler.step_size=1",
+              f"trainer.deterministic={str(deterministic).lower()}", *ON_DEVICE, "logger=none", "test=false",
+              "trainer.limit_train_batches=6"]
     full = cfg_factory(*recipe, "trainer.max_epochs=2", name="full")
     train(full)
     first = cfg_factory(*recipe, "trainer.max_epochs=1", name="logs/train/runs/first")
@@ -163,8 +165,17 @@ def test_resume_on_the_device_with_ckpt_path_last_is_exact_when_deterministic(cf
     expected = torch.load(Path(full.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
     got = torch.load(Path(first.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
     assert got["epoch"] == expected["epoch"] == 1
-    for key, value in expected["state_dict"].items():
-        assert torch.equal(got["state_dict"][key], value), key
+    weights = [k for k, v in expected["state_dict"].items() if v.is_floating_point()]
+    if deterministic:
+        for key in expected["state_dict"]:
+            assert torch.equal(got["state_dict"][key], expected["state_dict"][key]), key
+        return
+    # cuDNN may pick kernels that add in another order: close, not equal. The GPU check reports the figure.
+    gap = max(float((got["state_dict"][k] - expected["state_dict"][k]).abs().max()) for k in weights)
+    size = max(float(expected["state_dict"][k].abs().max()) for k in weights)
+    print(f"non-deterministic resume: largest weight difference {gap:.3g} (largest weight {size:.3g}) after 12 steps")
+    for key in weights:
+        torch.testing.assert_close(got["state_dict"][key], expected["state_dict"][key], rtol=1e-3, atol=1e-4)
 
 
 @pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])

@@ -14,7 +14,7 @@
 #    LightningModule / plain loop);
 # 5. while time is left: experiment=mnist_fast itself (the CPU recipe) on 3 seeds, and its benchmark
 #    with compile=true;
-# and writes OUT_DIR/summary.txt (also printed) and at most 7 other files beside it. The whole check
+# and writes OUT_DIR/summary.txt (also printed) and at most 6 other files beside it. The whole check
 # keeps within BUDGET_S seconds (default 285, under 5 minutes): each step gets what is left, up to its
 # own cap, and a step with under 20 s left is skipped and says so.
 #
@@ -37,6 +37,7 @@ export PYTHONUNBUFFERED=1 DATA_DIR=${DATA_DIR:-$PWD/data}
 PY=${PYTHON:-python3}
 SUMMARY=$OUT/summary.txt
 : > "$SUMMARY"
+: > "$OUT/bench.txt"; rm -f "$OUT"/report_*.md  # nothing of an earlier check is reported as this one's
 say() { echo "$*" | tee -a "$SUMMARY"; }
 SECONDS=0
 BUDGET=${BUDGET_S:-285}
@@ -63,7 +64,7 @@ say "after install:  $(versions)"
 
 say ""
 say "== pytest -m gpu"
-timeout "$(budget 170 || echo 20)" $PY -m pytest -m gpu -q -rP -p no:cacheprovider --no-header -W ignore::DeprecationWarning tests/test_gpu.py \
+timeout -k 10 "$(budget 170 || echo 20)" $PY -m pytest -m gpu -q -rP -p no:cacheprovider --no-header -W ignore::DeprecationWarning tests/test_gpu.py \
   > "$OUT/pytest.log" 2>&1
 say "$(tail -1 "$OUT/pytest.log") ($SECONDS s so far)"
 grep -E "^(FAILED|ERROR)" "$OUT/pytest.log" | head -20 | tee -a "$SUMMARY"
@@ -74,7 +75,7 @@ bench() {  # name, args...
   t=$(budget 120) || { say "$name: skipped, out of time ($SECONDS s)"; return; }
   local log=logs/gpu_check/bench_$name.txt
   mkdir -p logs/gpu_check
-  timeout "$t" $PY scripts/benchmark.py "$@" trainer.enable_progress_bar=false > "$log" 2>&1
+  timeout -k 10 "$t" $PY scripts/benchmark.py "$@" trainer.enable_progress_bar=false > "$log" 2>&1
   { echo "== bench $name: $*"; cat "$log"; } >> "$OUT/bench.txt"
   $PY - "$log" "$name ($*)" <<'EOF' | tee -a "$SUMMARY"
 import json, sys
@@ -93,7 +94,7 @@ sweep() {  # name, args...
   local dir=logs/gpu_check/$name
   t=$(budget 150) || { say "$name: skipped, out of time ($SECONDS s)"; return; }
   rm -rf "$dir" && mkdir -p "$(dirname "$dir")"
-  timeout "$t" $PY -m src.train -m "$@" accelerator=gpu seed=0,1,2 trainer.enable_progress_bar=false \
+  timeout -k 10 "$t" $PY -m src.train -m "$@" accelerator=gpu seed=0,1,2 trainer.enable_progress_bar=false \
     hydra.sweep.dir="$dir" > "$dir.log" 2>&1 || tail -4 "$dir.log" | tee -a "$SUMMARY"
   $PY -m src.report "$dir" > /dev/null 2>&1 && cp "$dir/report.md" "$OUT/report_$name.md"
   $PY - "$dir/report.csv" "$name" <<'EOF' | tee -a "$SUMMARY"

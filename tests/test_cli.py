@@ -162,7 +162,7 @@ def test_a_checkpoint_that_cannot_be_resumed_is_refused_before_any_dir(cfg_facto
     train(cfg)
     last = tmp_path / "logs" / "train" / "runs" / "first" / "checkpoints" / "last.ckpt"
     for args, message in (
-        (["trainer=ddp", "trainer.devices=2"], "written by 1 process(es) and this run has 2"),
+        (["trainer=ddp", "trainer.devices=2", "accelerator=cpu"], "written by 1 process(es) and this run has 2"),
         (["model.hidden=[64]"], "model.hidden: the checkpoint has [256], the config [64]"),
         (["data=fashion_mnist"], "data.name: the checkpoint has 'mnist', the config 'fashion_mnist'"),
         ([f"ckpt_path={tmp_path / 'nope.ckpt'}"], "nope.ckpt: no such file"),

@@ -151,7 +151,8 @@ def test_a_checkpoint_moves_between_gpu_and_cpu_for_eval_predict_and_sample(cfg_
 
 
 @pytest.mark.parametrize("deterministic", [True, False])
-def test_resume_on_the_device_with_ckpt_path_last_is_exact_when_deterministic(cfg_factory, tmp_path, deterministic):
+def test_resume_on_the_device_with_ckpt_path_last_is_exact_when_deterministic_else_close(cfg_factory, tmp_path,
+                                                                                          deterministic):
     recipe = ["model=cnn", "model.dropout=0.3", "scheduler=step", "scheduler.step_size=1",
               f"trainer.deterministic={str(deterministic).lower()}", *ON_DEVICE, "logger=none", "test=false",
               "trainer.limit_train_batches=6"]
@@ -170,12 +171,14 @@ def test_resume_on_the_device_with_ckpt_path_last_is_exact_when_deterministic(cf
         for key in expected["state_dict"]:
             assert torch.equal(got["state_dict"][key], expected["state_dict"][key]), key
         return
-    # cuDNN may pick kernels that add in another order: close, not equal. The GPU check reports the figure.
+    # cuDNN may pick kernels that add in another order: close, not equal. Held per tensor, as a whole (Adam can
+    # move a weight whose gradient is ~0 by lr either way on a sign flip). The GPU check reports the figures.
     gap = max(float((got["state_dict"][k] - expected["state_dict"][k]).abs().max()) for k in weights)
-    size = max(float(expected["state_dict"][k].abs().max()) for k in weights)
-    print(f"non-deterministic resume: largest weight difference {gap:.3g} (largest weight {size:.3g}) after 12 steps")
-    for key in weights:
-        torch.testing.assert_close(got["state_dict"][key], expected["state_dict"][key], rtol=1e-3, atol=1e-4)
+    rel = {k: float((got["state_dict"][k] - expected["state_dict"][k]).norm() / expected["state_dict"][k].norm().clamp_min(1e-12))
+           for k in weights}
+    print(f"non-deterministic resume: largest weight difference {gap:.3g}, largest relative difference of a tensor "
+          f"{max(rel.values()):.3g}, after 12 steps")
+    assert max(rel.values()) < 5e-3, rel  # (the resumed epoch's 6 steps move each tensor by 2-6%)
 
 
 @pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])

@@ -319,17 +319,19 @@ class ReadSteps(Callback):
         guard.check = recorded
 
 
-def test_losses_checked_in_windows_are_read_at_the_logging_steps(cfg_factory):
-    # Logging every 5 steps: reads at global steps 5, 10, 15, ... across epochs, and at each epoch's end.
+@pytest.mark.parametrize("accumulate,every", [(1, 5), (2, 3)])
+def test_losses_checked_in_windows_are_read_at_the_logging_steps(cfg_factory, accumulate, every):
+    # Logging every `every` optimizer steps: reads at global steps every, 2 x every, ... across epochs (on the
+    # batch that steps, where gradients accumulate), and at each epoch's end.
     cfg = cfg_factory("model=mlp", "logger=none", "test=false", "trainer.max_epochs=3", "trainer.limit_val_batches=1",
-                      "trainer.log_every_n_steps=5", "callbacks.finite_loss.check_every=5",
-                      "+callbacks.reads._target_=tests.test_train.ReadSteps")
+                      f"+trainer.accumulate_grad_batches={accumulate}", f"trainer.log_every_n_steps={every}",
+                      f"callbacks.finite_loss.check_every={every}", "+callbacks.reads._target_=tests.test_train.ReadSteps")
     _, trainer = train(cfg)
-    n = trainer.num_training_batches
-    assert n % 5 != 0  # else the epochs' ends would fall on logging steps
+    steps = -(-trainer.num_training_batches // accumulate)  # optimizer steps an epoch
+    assert steps % every != 0  # else the epochs' ends would fall on logging steps
     # Hydra built the callback from tests.test_train, a second import of this file (pytest's is test_train).
     reads = __import__("tests.test_train", fromlist=["ReadSteps"]).ReadSteps.reads
-    assert reads == sorted({*range(5, 3 * n + 1, 5), n, 2 * n, 3 * n})
+    assert reads == sorted({*range(every, 3 * steps + 1, every), steps, 2 * steps, 3 * steps})
 
 
 def test_the_learning_rate_named_is_the_one_the_bad_step_used(cfg_factory):

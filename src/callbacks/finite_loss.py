@@ -34,9 +34,12 @@ class FiniteLoss(Callback):
         if self.every == 1 and self.alone and math.isfinite(loss.item()):  # the CPU's check, at a step's cost
             return
         self.window.append((loss.detach(), trainer.current_epoch, batch_idx, trainer.global_step, self.lrs))
-        # Read at Lightning's logging steps (counted over the run, not the epoch), which wait for the device anyway.
-        step = trainer.fit_loop.epoch_loop._batches_that_stepped  # this step's, counted before it
-        if (step + 1) % self.every == 0 or batch_idx + 1 >= trainer.num_training_batches:
+        # Read at Lightning's logging steps (counted over the run, not the epoch; on the batch that steps the
+        # optimizer where gradients accumulate), which wait for the device anyway; and at the epoch's end.
+        if batch_idx + 1 >= trainer.num_training_batches:
+            self.check(trainer)
+        elif (trainer.fit_loop.epoch_loop._batches_that_stepped + 1) % self.every == 0 and not (
+                pl_module.automatic_optimization and trainer.fit_loop._should_accumulate()):
             self.check(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module):

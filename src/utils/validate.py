@@ -213,6 +213,8 @@ def _machine_problems(cfg: DictConfig) -> list[str]:
     if not isinstance(trainer, DictConfig) or "accelerator" not in trainer:
         return problems
     launcher = OmegaConf.select(cfg, "hydra.launcher._target_", default="") or ""
+    if launcher.endswith(".SlurmLauncher"):  # the jobs run on the cluster's nodes, not on this machine
+        return problems
     if launcher.endswith(".ParallelLauncher"):
         problems += _parallel_problems(cfg.hydra.launcher)
     processes = [f"trainer.{k}={trainer.get(k)}" for k in ("devices", "num_nodes") if _integer(trainer.get(k)) and trainer.get(k) > 1]
@@ -240,7 +242,7 @@ def _machine_problems(cfg: DictConfig) -> list[str]:
     elif several and devices > (gpus or cores):  # auto takes the GPUs where there are any
         what = f"{gpus} GPU" + ("s" if gpus != 1 else "") if gpus else f"{cores} CPU cores"
         problems.append(f"trainer.devices={devices} is more than this machine has ({what}); "
-                        f"set trainer.devices to at most {gpus or cores}")
+                        f"set trainer.devices to at most {gpus or cores}" + (", or accelerator=cpu" if gpus and not wants_gpu else ""))
     return problems
 
 
